@@ -1,0 +1,100 @@
+# phiportal — build, run and test. The README's two commands are `make run` and `make test`.
+# Every source file under src/<module>/ is compiled; unit tests link only the modules they need.
+
+BUILD ?= build
+CC ?= cc
+PKGS := libmicrohttpd gnutls jansson sqlite3 liboath libqrencode
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-missing-field-initializers
+HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+OPT ?= -O2 -g
+SAN ?=
+CFLAGS_ALL = $(WARN) $(OPT) $(HARDEN) $(SAN) -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack $(SAN)
+LIBS = $(PKG_LIBS) -largon2 -lmagic -lpthread -lm
+
+MODULES := core store crypto audit auth policy fhir http portal
+# module -> the modules it may use (arrows point down only); used to link unit tests
+DEPS_core := core
+DEPS_store := core store
+DEPS_crypto := core store crypto
+DEPS_audit := core store crypto audit
+DEPS_auth := core store crypto auth
+DEPS_policy := core policy
+DEPS_fhir := core store crypto fhir
+DEPS_http := core http
+DEPS_portal := $(MODULES)
+
+srcs_of = $(wildcard src/$(1)/*.c)
+objs_of = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(call srcs_of,$(1)))
+ALL_OBJS := $(foreach m,$(MODULES),$(call objs_of,$(m))) $(BUILD)/obj/gen/web_assets.o
+WEB_FILES := $(shell find web -type f 2>/dev/null | sort)
+
+.PHONY: all run test asan fuzz bench deps clean unit checksrc docs
+all: $(BUILD)/phiportal
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -c $< -o $@
+
+$(BUILD)/gen/web_assets.c: $(WEB_FILES) scripts/embed_web.py
+	@mkdir -p $(dir $@)
+	python3 scripts/embed_web.py web $@
+
+$(BUILD)/obj/gen/web_assets.o: $(BUILD)/gen/web_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/phiportal: $(ALL_OBJS) $(BUILD)/obj/main.o
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+# unit tests: tests/unit/test_<module>.c linked with that module's dependency closure
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+$(BUILD)/obj/tests/%.o: tests/unit/%.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -c $< -o $@
+
+define unit_rule
+$(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/test_$(1).o $(foreach d,$(DEPS_$(1)),$(call objs_of,$(d))) $(if $(filter http portal,$(1)),$(BUILD)/obj/gen/web_assets.o)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LDFLAGS_ALL) -o $$@ $$^ $(LIBS) -lcmocka
+endef
+$(foreach m,$(MODULES),$(eval $(call unit_rule,$(m))))
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do $$t; done
+
+deps:
+	@scripts/deps.sh
+
+run: deps $(BUILD)/phiportal
+	@scripts/run.sh $(BUILD)/phiportal
+
+test: deps
+	@scripts/test.sh
+
+asan:
+	@scripts/deps.sh
+	@SANITIZE=1 scripts/test.sh --asan
+
+fuzz:
+	@scripts/deps.sh
+	@scripts/fuzz.sh
+
+bench:
+	@scripts/deps.sh
+	@scripts/bench.sh
+
+checksrc:
+	@scripts/checksrc.sh
+
+docs: $(BUILD)/phiportal
+	$(BUILD)/phiportal config docs > docs/config.md
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,322 @@
+/* core: the configuration table. One table drives parsing, validation, docs/config.md, the default
+ * config file written at init, and the HIPAA baseline checked by `compliance check` and `serve`. */
+#include "core/core.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define OFF(f) offsetof(pp_config, f), sizeof(((pp_config *)0)->f)
+
+/* baselines: NULL when safe, else the safe value */
+static const char *bl_tls(const pp_config *c)
+{
+	return strcmp(c->tls_min_version, "1.2") == 0 || strcmp(c->tls_min_version, "1.3") == 0 ?
+	       NULL : "1.2";
+}
+static const char *bl_idle(const pp_config *c)
+{
+	return c->session_idle_timeout_s <= 1800 ? NULL : "900 (at most 1800)";
+}
+static const char *bl_abs(const pp_config *c)
+{
+	return c->session_absolute_timeout_s <= 86400 ? NULL : "43200 (at most 86400)";
+}
+static const char *bl_mfa_staff(const pp_config *c)
+{
+	return c->auth_mfa_required_staff ? NULL : "true";
+}
+static const char *bl_audit(const pp_config *c)
+{
+	return c->audit_enabled ? NULL : "true";
+}
+static const char *bl_hsts(const pp_config *c)
+{
+	return c->tls_hsts_max_age >= 86400 ? NULL : "31536000 (at least 86400)";
+}
+static const char *bl_lockout(const pp_config *c)
+{
+	return c->auth_lockout_threshold <= 10 ? NULL : "5 (at most 10)";
+}
+static const char *bl_pwlen(const pp_config *c)
+{
+	return c->auth_password_min_length >= 8 ? NULL : "12 (at least 8)";
+}
+static const char *bl_argon(const pp_config *c)
+{
+	/* OWASP: m=19 MiB with t=2, or stronger */
+	return c->auth_argon2_m_kib >= 19456 && c->auth_argon2_t >= 2 ? NULL :
+	       "auth.argon2_m_kib >= 19456 and auth.argon2_t >= 2";
+}
+
+static const pp_config_key keys[] = {
+	{"server.bind", PP_CFG_STR, OFF(server_bind), "127.0.0.1", 0, 0,
+	 "Address the HTTPS listener binds to (0.0.0.0 or :: for all interfaces).", NULL},
+	{"server.port", PP_CFG_INT, OFF(server_port), "8443", 1, 65535, "HTTPS port.", NULL},
+	{"server.redirect_port", PP_CFG_INT, OFF(server_redirect_port), "0", 0, 65535,
+	 "Plain-HTTP port that only redirects to HTTPS; 0 disables it.", NULL},
+	{"server.threads", PP_CFG_INT, OFF(server_threads), "0", 0, 256,
+	 "I/O threads (epoll); 0 means one per core.", NULL},
+	{"server.workers", PP_CFG_INT, OFF(server_workers), "32", 1, 1024,
+	 "Worker threads that run request handlers (they may wait on the audit commit).", NULL},
+	{"server.public_url", PP_CFG_STR, OFF(server_public_url), "https://localhost:8443", 0, 0,
+	 "The portal's public origin; used for redirects and the Origin check.", NULL},
+	{"tls.min_version", PP_CFG_STR, OFF(tls_min_version), "1.2", 0, 0,
+	 "Lowest TLS version accepted: 1.2 or 1.3. Only AEAD cipher suites are offered.", bl_tls},
+	{"tls.cert_file", PP_CFG_STR, OFF(tls_cert_file), "tls/cert.pem", 0, 0,
+	 "Server certificate chain (PEM), relative to the data directory.", NULL},
+	{"tls.key_file", PP_CFG_STR, OFF(tls_key_file), "tls/key.pem", 0, 0,
+	 "Server private key (PEM, mode 0600), relative to the data directory.", NULL},
+	{"tls.hsts_max_age", PP_CFG_INT, OFF(tls_hsts_max_age), "31536000", 0, 63072000,
+	 "Strict-Transport-Security max-age in seconds.", bl_hsts},
+	{"limits.max_header_bytes", PP_CFG_INT, OFF(limits_max_header_bytes), "16384", 4096, 1048576,
+	 "Memory for one connection's request line and headers.", NULL},
+	{"limits.max_body_bytes", PP_CFG_INT, OFF(limits_max_body_bytes), "1048576", 1024, 67108864,
+	 "Largest request body accepted by JSON endpoints.", NULL},
+	{"limits.max_json_depth", PP_CFG_INT, OFF(limits_max_json_depth), "32", 4, 256,
+	 "Deepest JSON nesting accepted from clients and imports.", NULL},
+	{"limits.max_conn_per_ip", PP_CFG_INT, OFF(limits_max_conn_per_ip), "128", 1, 100000,
+	 "Concurrent connections allowed from one IP address.", NULL},
+	{"limits.conn_timeout_s", PP_CFG_INT, OFF(limits_conn_timeout_s), "30", 1, 3600,
+	 "Idle connection timeout; slow clients are cut off after it.", NULL},
+	{"limits.max_query_params", PP_CFG_INT, OFF(limits_max_query_params), "64", 1, 1024,
+	 "Most query parameters accepted in one request.", NULL},
+	{"session.idle_timeout_s", PP_CFG_INT, OFF(session_idle_timeout_s), "900", 10, 86400,
+	 "A session unused for this long ends (HIPAA automatic logoff).", bl_idle},
+	{"session.absolute_timeout_s", PP_CFG_INT, OFF(session_absolute_timeout_s), "43200", 60, 604800,
+	 "A session ends this long after sign-in, whatever its activity.", bl_abs},
+	{"auth.mfa_required_staff", PP_CFG_BOOL, OFF(auth_mfa_required_staff), "true", 0, 0,
+	 "Staff must use multi-factor authentication.", bl_mfa_staff},
+	{"auth.mfa_required_patients", PP_CFG_BOOL, OFF(auth_mfa_required_patients), "true", 0, 0,
+	 "Patients must enrol and use multi-factor authentication.", NULL},
+	{"auth.lockout_threshold", PP_CFG_INT, OFF(auth_lockout_threshold), "5", 1, 100,
+	 "Consecutive failed sign-in attempts (password or code) that lock an account.", bl_lockout},
+	{"auth.lockout_seconds", PP_CFG_INT, OFF(auth_lockout_seconds), "900", 1, 86400,
+	 "How long a locked account stays locked.", NULL},
+	{"auth.ip_max_failures", PP_CFG_INT, OFF(auth_ip_max_failures), "20", 1, 100000,
+	 "Failed sign-ins from one IP within auth.ip_window_s before that IP is throttled.", NULL},
+	{"auth.ip_window_s", PP_CFG_INT, OFF(auth_ip_window_s), "900", 1, 86400,
+	 "Window for counting failed sign-ins per IP.", NULL},
+	{"auth.argon2_m_kib", PP_CFG_INT, OFF(auth_argon2_m_kib), "19456", 64, 4194304,
+	 "Argon2id memory cost in KiB (OWASP: 19456).", bl_argon},
+	{"auth.argon2_t", PP_CFG_INT, OFF(auth_argon2_t), "2", 1, 100,
+	 "Argon2id iterations (OWASP: 2).", NULL},
+	{"auth.argon2_p", PP_CFG_INT, OFF(auth_argon2_p), "1", 1, 64,
+	 "Argon2id parallelism (OWASP: 1).", NULL},
+	{"auth.hash_threads", PP_CFG_INT, OFF(auth_hash_threads), "2", 1, 64,
+	 "Threads that hash passwords, apart from the request threads.", NULL},
+	{"auth.hash_queue_max", PP_CFG_INT, OFF(auth_hash_queue_max), "32", 1, 100000,
+	 "Password checks waiting for a hashing thread; beyond it sign-in answers 503 busy.", NULL},
+	{"auth.password_min_length", PP_CFG_INT, OFF(auth_password_min_length), "12", 4, 256,
+	 "Shortest password accepted.", bl_pwlen},
+	{"audit.enabled", PP_CFG_BOOL, OFF(audit_enabled), "true", 0, 0,
+	 "Audit every access to PHI. The server refuses to start with it off.", bl_audit},
+	{"audit.path", PP_CFG_STR, OFF(audit_path), "audit.db", 0, 0,
+	 "Audit database, relative to the data directory.", NULL},
+	{"audit.checkpoint_every", PP_CFG_INT, OFF(audit_checkpoint_every), "1000", 1, 10000000,
+	 "Write a signed checkpoint after this many audit records.", NULL},
+	{"audit.checkpoint_seconds", PP_CFG_INT, OFF(audit_checkpoint_seconds), "60", 1, 86400,
+	 "Write a signed checkpoint at least this often while records arrive.", NULL},
+	{"audit.group_commit", PP_CFG_BOOL, OFF(audit_group_commit), "true", 0, 0,
+	 "Let concurrent requests share one audit commit (each still waits for durability).", NULL},
+	{"store.backend", PP_CFG_STR, OFF(store_backend), "sqlite", 0, 0,
+	 "Storage backend: sqlite.", NULL},
+	{"store.path", PP_CFG_STR, OFF(store_path), "phiportal.db", 0, 0,
+	 "SQLite database, relative to the data directory.", NULL},
+	{"crypto.key_file", PP_CFG_STR, OFF(crypto_key_file), "keys/master.key", 0, 0,
+	 "Key-encryption key file (32 bytes, mode 0600), relative to the data directory.", NULL},
+	{"log.level", PP_CFG_STR, OFF(log_level), "info", 0, 0,
+	 "debug, info, warn or error. Logs never hold PHI.", NULL},
+};
+
+const pp_config_key *pp_config_keys(size_t *n)
+{
+	*n = sizeof keys / sizeof keys[0];
+	return keys;
+}
+
+static int set_value(pp_config *c, const pp_config_key *k, const char *v)
+{
+	char *base = (char *)c + k->offset;
+
+	switch (k->type) {
+	case PP_CFG_INT: {
+		char *end;
+		long x;
+		errno = 0;
+		x = strtol(v, &end, 10);
+		if (errno || end == v || *end || x < k->min || x > k->max)
+			return PP_EINVAL;
+		*(int *)base = (int)x;
+		return PP_OK;
+	}
+	case PP_CFG_BOOL:
+		if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes"))
+			*(bool *)base = true;
+		else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no"))
+			*(bool *)base = false;
+		else
+			return PP_EINVAL;
+		return PP_OK;
+	case PP_CFG_STR:
+		if (strlen(v) >= k->size)
+			return PP_ETOOBIG;
+		memcpy(base, v, strlen(v) + 1);
+		return PP_OK;
+	}
+	return PP_EINVAL;
+}
+
+void pp_config_defaults(pp_config *c, const char *data_dir)
+{
+	memset(c, 0, sizeof *c);
+	snprintf(c->data_dir, sizeof c->data_dir, "%s", data_dir ? data_dir : "./data");
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (set_value(c, &keys[i], keys[i].def))
+			pp_fatal("config: bad built-in default for %s", keys[i].name);
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int pp_config_load(pp_config *c, const char *path, char *err, size_t errcap)
+{
+	char line[1024];
+	long lineno = 0;
+	int rc = PP_OK;
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		snprintf(err, errcap, "%s: cannot open", path);
+		return errno == ENOENT ? PP_ENOTFOUND : PP_EIO;
+	}
+	while (fgets(line, sizeof line, f)) {
+		char *eq, *k, *v, *hash;
+		const pp_config_key *key = NULL;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			snprintf(err, errcap, "%s:%ld: line too long", path, lineno);
+			rc = PP_EINVAL;
+			break;
+		}
+		hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		k = trim(line);
+		if (!*k)
+			continue;
+		eq = strchr(k, '=');
+		if (!eq) {
+			snprintf(err, errcap, "%s:%ld: expected key = value", path, lineno);
+			rc = PP_EINVAL;
+			break;
+		}
+		*eq = '\0';
+		v = trim(eq + 1);
+		k = trim(k);
+		for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+			if (!strcmp(keys[i].name, k))
+				key = &keys[i];
+		if (!key) {
+			snprintf(err, errcap, "%s:%ld: unknown key '%s'", path, lineno, k);
+			rc = PP_EINVAL;
+			break;
+		}
+		if (set_value(c, key, v)) {
+			if (key->type == PP_CFG_INT)
+				snprintf(err, errcap, "%s:%ld: %s must be an integer from %ld to %ld", path,
+				         lineno, key->name, key->min, key->max);
+			else
+				snprintf(err, errcap, "%s:%ld: bad value for %s", path, lineno, key->name);
+			rc = PP_EINVAL;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+static void format_value(const pp_config *c, const pp_config_key *k, char *out, size_t cap)
+{
+	const char *base = (const char *)c + k->offset;
+
+	if (k->type == PP_CFG_INT)
+		snprintf(out, cap, "%d", *(const int *)base);
+	else if (k->type == PP_CFG_BOOL)
+		snprintf(out, cap, "%s", *(const bool *)base ? "true" : "false");
+	else
+		snprintf(out, cap, "%s", base);
+}
+
+int pp_config_check_baseline(const pp_config *c, pp_buf *report)
+{
+	int problems = 0;
+
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const char *safe;
+		char val[300];
+
+		if (!keys[i].baseline || !(safe = keys[i].baseline(c)))
+			continue;
+		format_value(c, &keys[i], val, sizeof val);
+		pp_buf_appendf(report, "%s: value '%s' is unsafe; safe value: %s\n", keys[i].name, val,
+		               safe);
+		problems++;
+	}
+	return problems;
+}
+
+int pp_config_write_docs(pp_buf *out)
+{
+	int rc = pp_buf_appends(out,
+		"# phiportal configuration\n\n"
+		"The configuration is one file, `phiportal.conf`, in the data directory (`--data DIR`, else\n"
+		"`$PHIPORTAL_DATA`, else `./data`). Lines are `key = value`; `#` starts a comment. An unknown\n"
+		"key or a value out of range stops the program with the line number. `phiportal init` writes\n"
+		"the file with every key at its default.\n\n"
+		"Keys marked **baseline** are checked against the HIPAA baseline by `phiportal compliance\n"
+		"check`, and `phiportal serve` refuses to start while any of them is unsafe (naming the key\n"
+		"and the safe value). The key file must not be readable by group or others.\n\n"
+		"This page is generated from the table in `src/core/config.c` by `phiportal config docs`.\n\n"
+		"| key | type | default | range | baseline | meaning |\n|---|---|---|---|---|---|\n");
+	for (size_t i = 0; !rc && i < sizeof keys / sizeof keys[0]; i++) {
+		const pp_config_key *k = &keys[i];
+		char range[64] = "";
+		if (k->type == PP_CFG_INT)
+			snprintf(range, sizeof range, "%ld–%ld", k->min, k->max);
+		rc = pp_buf_appendf(out, "| `%s` | %s | `%s` | %s | %s | %s |\n", k->name,
+		                    k->type == PP_CFG_INT ? "integer" : k->type == PP_CFG_BOOL ? "boolean" : "string",
+		                    k->def, range, k->baseline ? "yes" : "", k->doc);
+	}
+	return rc;
+}
+
+int pp_config_write_default(const pp_config *c, pp_buf *out)
+{
+	int rc = pp_buf_appends(out, "# phiportal configuration — every key is documented in docs/config.md\n");
+
+	for (size_t i = 0; !rc && i < sizeof keys / sizeof keys[0]; i++) {
+		char val[300];
+		format_value(c, &keys[i], val, sizeof val);
+		rc = pp_buf_appendf(out, "\n# %s\n%s = %s\n", keys[i].doc, keys[i].name, val);
+	}
+	return rc;
+}
+
+int pp_config_path(const pp_config *c, const char *rel, char *out, size_t cap)
+{
+	return pp_path_join(out, cap, c->data_dir, rel);
+}

@@ -1,0 +1,73 @@
+/*
+ * http — the HTTPS front door: libmicrohttpd with GnuTLS (TLS 1.2/1.3, AEAD suites only), an
+ * epoll thread pool sized to the cores for I/O, and a pool of worker threads that run handlers so
+ * that a handler may block (on the audit commit, on password hashing) without stalling I/O: the
+ * connection is suspended while its handler runs and resumed with the response.
+ *
+ * Also owns: routing, limits (header size, body size, connections per IP, idle timeout, query
+ * parameters), security headers on every response, request ids, the access log (no PHI: method,
+ * route pattern, status, bytes, duration, request id), cookies, the static web UI, and the optional
+ * plain-HTTP listener that only redirects.
+ */
+#ifndef PP_HTTP_H
+#define PP_HTTP_H
+
+#include "core/core.h"
+
+typedef struct pp_http_server pp_http_server;
+typedef struct pp_http_request pp_http_request;
+
+/* request accessors (all strings live as long as the request) */
+const char *pp_http_method(const pp_http_request *r);
+const char *pp_http_path(const pp_http_request *r);            /* without the query string */
+const char *pp_http_header(const pp_http_request *r, const char *name);
+const char *pp_http_query(const pp_http_request *r, const char *name);
+const char *pp_http_cookie(const pp_http_request *r, const char *name);
+const char *pp_http_param(const pp_http_request *r, const char *name); /* route ":name" */
+const char *pp_http_body(const pp_http_request *r, size_t *len);
+const char *pp_http_client_ip(const pp_http_request *r);
+const char *pp_http_user_agent(const pp_http_request *r);     /* "" when absent, truncated */
+const char *pp_http_request_id(const pp_http_request *r);
+/* handler-private pointer registered with the route */
+void *pp_http_route_data(const pp_http_request *r);
+
+/* response building (called from the handler; everything is copied) */
+void pp_http_status(pp_http_request *r, int status);
+int pp_http_set_header(pp_http_request *r, const char *name, const char *value);
+int pp_http_body_set(pp_http_request *r, const char *content_type, const void *data, size_t len);
+/* marks the response as carrying PHI: Cache-Control: no-store, Pragma: no-cache */
+void pp_http_mark_phi(pp_http_request *r);
+/* Set-Cookie: __Host-<name>=value; Path=/; Secure; HttpOnly; SameSite=Strict[; Max-Age=] */
+int pp_http_set_cookie(pp_http_request *r, const char *name, const char *value, int max_age_s);
+/* {"error":{"code":code,"message":message}} with the given status */
+int pp_http_error(pp_http_request *r, int status, const char *code, const char *message);
+
+/* A handler runs on a worker thread and may block. Return 0 when a response was set, or a
+ * negative PP_E* code to have a generic error response generated (500/503 for PP_EAUDIT,...). */
+typedef int (*pp_http_handler)(void *app, pp_http_request *r);
+
+enum pp_http_route_flags {
+	PP_HTTP_STATE_CHANGING = 1,   /* documented: handler checks CSRF via its own session logic */
+};
+
+int pp_http_server_new(pp_http_server **out, const pp_config *cfg, void *app);
+/* pattern: exact segments and ":name" segments, e.g. "/api/v1/patients/:id/summary";
+ * a trailing "*" matches any rest ("/static/*"). */
+int pp_http_route(pp_http_server *s, const char *method, const char *pattern, pp_http_handler h,
+                  void *route_data);
+/* starts listening (TLS cert/key from config). */
+int pp_http_server_start(pp_http_server *s);
+/* blocks until SIGINT/SIGTERM, then stops */
+void pp_http_server_wait(pp_http_server *s);
+void pp_http_server_free(pp_http_server *s);
+
+/* Development certificate for localhost (ECDSA P-256, GnuTLS API), key written 0600. */
+int pp_http_tls_create_dev_cert(const char *cert_path, const char *key_path);
+
+/* exposed for unit tests and fuzzing: parse a query string or Cookie header into pairs, with
+ * limits; returns number of pairs or negative error. Each pair points into buf (modified). */
+typedef struct pp_http_kv { const char *key; const char *value; } pp_http_kv;
+int pp_http_parse_query(char *buf, pp_http_kv *out, int max);
+int pp_http_parse_cookies(char *buf, pp_http_kv *out, int max);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * policy — THE authorization decision: who may do what to which patient's data, and why.
+ * Every handler that touches PHI builds a principal, asks pp_policy_check, and then makes exactly
+ * one pp_audit_record call with the decision's outcome. A deny is answered 404 (existence is not
+ * revealed) by the caller.
+ */
+#ifndef PP_POLICY_H
+#define PP_POLICY_H
+
+#include "core/core.h"
+
+typedef struct pp_principal {
+	int64_t user_id;           /* 0 for OAuth clients */
+	char actor[48];            /* "user:<id>" or "client:<id>" for the audit record */
+	char role[24];             /* "patient", "clinician", "admin", ... */
+	int64_t patient_id;        /* for patients: their own Patient row id */
+	char session_id[24];       /* opaque handle */
+	char source_ip[64];
+	char user_agent[200];
+	char request_id[40];
+} pp_principal;
+
+enum pp_policy_action { PP_POLICY_READ, PP_POLICY_SEARCH, PP_POLICY_WRITE };
+enum pp_policy_effect { PP_POLICY_DENY = 0, PP_POLICY_ALLOW = 1, PP_POLICY_ALLOW_BREAK_GLASS = 2 };
+
+typedef struct pp_policy_decision {
+	enum pp_policy_effect effect;
+	const char *reason;        /* stable code, e.g. "own-record", "not-own-record" */
+	const char *purpose;       /* purpose of use to audit */
+} pp_policy_decision;
+
+void pp_policy_check(const pp_principal *p, enum pp_policy_action action, int64_t patient_id,
+                     const char *resource_type, pp_policy_decision *out);
+
+#endif

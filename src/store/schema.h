@@ -1,0 +1,56 @@
+/* Numbered migrations of the main database (PHI store). Never edit a released migration: add one. */
+#ifndef PP_STORE_SCHEMA_H
+#define PP_STORE_SCHEMA_H
+
+static const char *const pp_store_migrations[] = {
+/* 1: keys, resources, accounts, MFA recovery codes, sessions */
+"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+"CREATE TABLE crypto_key ("
+"  id INTEGER PRIMARY KEY,"
+"  kind TEXT NOT NULL CHECK (kind IN ('dek','bidx','sign')),"
+"  wrapped BLOB NOT NULL,"
+"  created_ms INTEGER NOT NULL,"
+"  active INTEGER NOT NULL DEFAULT 1);"
+"CREATE TABLE resource ("
+"  id INTEGER PRIMARY KEY,"
+"  type TEXT NOT NULL,"
+"  lid_bidx BLOB NOT NULL,"
+"  pub_id TEXT NOT NULL UNIQUE,"
+"  patient_id INTEGER REFERENCES resource(id),"
+"  body BLOB NOT NULL,"
+"  digest BLOB NOT NULL,"
+"  version INTEGER NOT NULL DEFAULT 1,"
+"  last_updated_ms INTEGER NOT NULL,"
+"  UNIQUE (type, lid_bidx));"
+"CREATE INDEX resource_by_patient ON resource(patient_id, type);"
+"CREATE TABLE user_account ("
+"  id INTEGER PRIMARY KEY,"
+"  username_bidx BLOB NOT NULL UNIQUE,"
+"  username_enc BLOB NOT NULL,"
+"  role TEXT NOT NULL,"
+"  patient_id INTEGER REFERENCES resource(id),"
+"  pw_hash TEXT NOT NULL,"
+"  mfa_secret_enc BLOB,"
+"  mfa_enabled INTEGER NOT NULL DEFAULT 0,"
+"  mfa_last_step INTEGER NOT NULL DEFAULT 0,"
+"  failed_count INTEGER NOT NULL DEFAULT 0,"
+"  locked_until_ms INTEGER NOT NULL DEFAULT 0,"
+"  status TEXT NOT NULL DEFAULT 'active',"
+"  created_ms INTEGER NOT NULL);"
+"CREATE TABLE recovery_code ("
+"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+"  user_id INTEGER NOT NULL REFERENCES user_account(id) ON DELETE CASCADE,"
+"  code_hash BLOB NOT NULL,"
+"  used_ms INTEGER);"
+"CREATE INDEX recovery_by_user ON recovery_code(user_id);"
+"CREATE TABLE session ("
+"  token_hash BLOB PRIMARY KEY,"
+"  user_id INTEGER NOT NULL REFERENCES user_account(id) ON DELETE CASCADE,"
+"  state TEXT NOT NULL,"
+"  csrf TEXT NOT NULL,"
+"  created_ms INTEGER NOT NULL,"
+"  last_seen_ms INTEGER NOT NULL);"
+"CREATE INDEX session_by_user ON session(user_id);",
+};
+
+#endif
