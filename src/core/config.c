@@ -86,7 +86,7 @@ static const pp_config_key keys[] = {
 	 "Most query parameters accepted in one request.", NULL},
 	{"session.idle_timeout_s", PP_CFG_INT, OFF(session_idle_timeout_s), "900", 10, 86400,
 	 "A session unused for this long ends (HIPAA automatic logoff).", bl_idle},
-	{"session.absolute_timeout_s", PP_CFG_INT, OFF(session_absolute_timeout_s), "43200", 60, 604800,
+	{"session.absolute_timeout_s", PP_CFG_INT, OFF(session_absolute_timeout_s), "43200", 10, 604800,
 	 "A session ends this long after sign-in, whatever its activity.", bl_abs},
 	{"auth.mfa_required_staff", PP_CFG_BOOL, OFF(auth_mfa_required_staff), "true", 0, 0,
 	 "Staff must use multi-factor authentication.", bl_mfa_staff},

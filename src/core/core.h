@@ -86,6 +86,11 @@ int pp_file_read(const char *path, size_t limit, char **out, size_t *len);
 /* write a file atomically (tmp + fsync + rename) with the given mode */
 int pp_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
 
+/* Scans JSON text (without parsing it) and fails with PP_ETOOBIG when arrays/objects nest deeper
+ * than max_depth; strings and escapes are skipped correctly. Used before handing client or import
+ * data to the JSON parser. */
+int pp_json_check_depth(const char *data, size_t len, int max_depth);
+
 /* ---- configuration: one table of keys drives parsing, validation, docs/config.md and
  * `compliance check` ---- */
 typedef struct pp_config {

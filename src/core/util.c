@@ -412,3 +412,29 @@ out:
 		unlink(tmp);
 	return rc;
 }
+
+int pp_json_check_depth(const char *data, size_t len, int max_depth)
+{
+	int depth = 0;
+	bool in_str = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = data[i];
+		if (in_str) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_str = false;
+			continue;
+		}
+		if (ch == '"') {
+			in_str = true;
+		} else if (ch == '{' || ch == '[') {
+			if (++depth > max_depth)
+				return PP_ETOOBIG;
+		} else if (ch == '}' || ch == ']') {
+			depth--;
+		}
+	}
+	return PP_OK;
+}

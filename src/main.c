@@ -1,0 +1,758 @@
+/* phiportal — the command line: init, serve, import, user, audit, compliance, config, version.
+ * Global option --data DIR (default $PHIPORTAL_DATA, else ./data) may appear anywhere. */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <jansson.h>
+
+#include "core/core.h"
+#include "store/store.h"
+#include "crypto/crypto.h"
+#include "audit/audit.h"
+#include "auth/auth.h"
+#include "fhir/fhir.h"
+#include "http/http.h"
+#include "portal/portal.h"
+
+#define PP_VERSION "0.1.0"
+#define CONFIG_NAME "phiportal.conf"
+#define EXIT_USAGE 2
+
+static const char *const usage_text =
+	"usage: phiportal [--data DIR] COMMAND [options]\n"
+	"\n"
+	"A patient portal server that enforces the HIPAA Security Rule's safeguards in code.\n"
+	"\n"
+	"Commands:\n"
+	"  init [--demo] [--json]      create the data directory: config, key file, TLS certificate,\n"
+	"                              databases; --demo also loads synthetic patients and demo accounts\n"
+	"  serve [--bind ADDR] [--port N]\n"
+	"                              run the HTTPS server\n"
+	"  import FILE...              load FHIR R4 resources (NDJSON or Bundle JSON)\n"
+	"  user add --username U --role ROLE [--patient ID] [--password-stdin]\n"
+	"                              create an account (password generated unless given on stdin)\n"
+	"  audit verify                check the audit log's hash chain and signed checkpoints\n"
+	"  compliance check            check the configuration and files against the HIPAA baseline\n"
+	"  config docs                 print the configuration reference (docs/config.md)\n"
+	"  version                     print the version\n"
+	"\n"
+	"Global options:\n"
+	"  --data DIR                  data directory (default: $PHIPORTAL_DATA, else ./data)\n"
+	"  -h, --help                  this help; `phiportal COMMAND --help` for one command\n";
+
+static int usage(FILE *f, int code)
+{
+	fputs(usage_text, f);
+	return code;
+}
+
+static const char *data_dir_from_env(void)
+{
+	const char *e = getenv("PHIPORTAL_DATA");
+	return e && *e ? e : "./data";
+}
+
+/* ---- shared set-up ---- */
+typedef struct ctx {
+	pp_config cfg;
+	pp_store *store;
+	pp_crypto *crypto;
+	pp_audit *audit;
+	pp_auth *auth;
+} ctx;
+
+static int load_config(ctx *c, const char *data_dir, bool required)
+{
+	char path[1024], err[512] = "";
+	int rc;
+
+	pp_config_defaults(&c->cfg, data_dir);
+	pp_config_path(&c->cfg, CONFIG_NAME, path, sizeof path);
+	rc = pp_config_load(&c->cfg, path, err, sizeof err);
+	if (rc == PP_ENOTFOUND && !required)
+		return PP_OK;
+	if (rc == PP_ENOTFOUND) {
+		fprintf(stderr, "phiportal: no %s in %s (run `phiportal init` first)\n", CONFIG_NAME,
+		        data_dir);
+		return rc;
+	}
+	if (rc) {
+		fprintf(stderr, "phiportal: config: %s\n", err);
+		return rc;
+	}
+	if (!strcmp(c->cfg.log_level, "debug")) pp_log_set_level(PP_LOG_DEBUG);
+	else if (!strcmp(c->cfg.log_level, "warn")) pp_log_set_level(PP_LOG_WARN);
+	else if (!strcmp(c->cfg.log_level, "error")) pp_log_set_level(PP_LOG_ERROR);
+	return PP_OK;
+}
+
+static int open_store_crypto(ctx *c)
+{
+	char db[1024], key[1024];
+	int rc;
+
+	pp_config_path(&c->cfg, c->cfg.store_path, db, sizeof db);
+	pp_config_path(&c->cfg, c->cfg.crypto_key_file, key, sizeof key);
+	rc = pp_crypto_keyfile_check(key);
+	if (rc == PP_ECONFIG) {
+		fprintf(stderr, "phiportal: crypto.key_file %s must be a regular file readable only by "
+		        "its owner (chmod 600)\n", key);
+		return rc;
+	}
+	if (rc) {
+		fprintf(stderr, "phiportal: key file %s: %s\n", key, pp_strerror(rc));
+		return rc;
+	}
+	if ((rc = pp_store_open(&c->store, db))) {
+		fprintf(stderr, "phiportal: cannot open the database: %s\n", pp_strerror(rc));
+		return rc;
+	}
+	if ((rc = pp_crypto_open(&c->crypto, key, c->store))) {
+		fprintf(stderr, "phiportal: cannot load keys: %s\n", pp_strerror(rc));
+		return rc;
+	}
+	return PP_OK;
+}
+
+static int open_audit(ctx *c)
+{
+	char path[1024];
+	pp_audit_options o = {0};
+	int rc;
+
+	pp_config_path(&c->cfg, c->cfg.audit_path, path, sizeof path);
+	o.path = path;
+	o.checkpoint_every = c->cfg.audit_checkpoint_every;
+	o.checkpoint_seconds = c->cfg.audit_checkpoint_seconds;
+	o.group_commit = c->cfg.audit_group_commit;
+	o.busy_timeout_ms = 2000;
+	rc = pp_audit_open(&c->audit, &o, c->crypto);
+	if (rc)
+		fprintf(stderr, "phiportal: cannot open the audit store: %s\n", pp_strerror(rc));
+	return rc;
+}
+
+static void ctx_close(ctx *c)
+{
+	pp_auth_close(c->auth);
+	pp_audit_close(c->audit);
+	pp_crypto_free(c->crypto);
+	pp_store_close(c->store);
+	memset(c, 0, sizeof *c);
+}
+
+static int audit_cli(ctx *c, const char *action, const char *outcome, const char *detail)
+{
+	pp_audit_event ev = {.actor = "system:cli", .actor_role = "operator", .action = action,
+	                     .outcome = outcome, .detail = detail, .purpose = "operations"};
+	int rc = pp_audit_record(c->audit, &ev);
+
+	if (rc)
+		fprintf(stderr, "phiportal: the audit record could not be written: %s\n", pp_strerror(rc));
+	return rc;
+}
+
+/* ---- init ---- */
+static void gen_password(char out[24])
+{
+	static const char alphabet[] = "abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY34679";
+	uint8_t rnd[20];
+
+	pp_random(rnd, sizeof rnd);
+	for (int i = 0, o = 0; i < 20; i++) {
+		if (i && i % 5 == 0)
+			out[o++] = '-';
+		out[o++] = alphabet[rnd[i] % (sizeof alphabet - 1)];
+		out[o] = '\0';
+	}
+	pp_wipe(rnd, sizeof rnd);
+}
+
+static int demo_dir(char *out, size_t cap)
+{
+	char exe[PATH_MAX];
+	ssize_t n;
+	const char *e = getenv("PHIPORTAL_DEMO_DIR");
+
+	if (e && *e) {
+		snprintf(out, cap, "%s", e);
+		return PP_OK;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return PP_EIO;
+	exe[n] = '\0';
+	if (snprintf(out, cap, "%s/../demo/synthea-10", dirname(exe)) >= (int)cap)
+		return PP_ETOOBIG;
+	return PP_OK;
+}
+
+typedef struct demo_patients {
+	int64_t ids[64];
+	char pubs[64][40];
+	int alive[64];
+	int n;
+	pp_crypto *crypto;
+} demo_patients;
+
+static int collect_patient(void *vctx, const pp_store_resource *r)
+{
+	demo_patients *d = vctx;
+	json_t *res = NULL;
+
+	if (d->n >= 64)
+		return 1;
+	if (pp_fhir_resource_load(d->crypto, r, &res) == PP_OK) {
+		d->ids[d->n] = r->id;
+		snprintf(d->pubs[d->n], sizeof d->pubs[0], "%s", r->pub_id);
+		d->alive[d->n] = json_object_get(res, "deceasedDateTime") == NULL;
+		d->n++;
+	}
+	json_decref(res);
+	return 0;
+}
+
+static void import_error(void *vctx, const char *file, long line, const char *reason)
+{
+	(void)vctx;
+	fprintf(stderr, "%s:%ld: skipped: %s\n", file, line, reason);
+}
+
+static void print_stats(const pp_fhir_import_stats *st)
+{
+	long total = 0, unchanged = 0;
+
+	for (int i = 0; i < st->ntypes; i++) {
+		printf("  %-20s %6ld imported  %6ld unchanged\n", st->types[i], st->counts[i],
+		       st->unchanged[i]);
+		total += st->counts[i];
+		unchanged += st->unchanged[i];
+	}
+	printf("  %-20s %6ld imported  %6ld unchanged  %ld skipped\n", "total", total, unchanged,
+	       st->errors);
+}
+
+static int load_demo(ctx *c, bool as_json)
+{
+	char dir[PATH_MAX], paths[16][PATH_MAX + 64];
+	const char *ptrs[16];
+	static const char *const types[] = {"Patient", "Organization", "Location", "Practitioner",
+		"PractitionerRole", "Encounter", "Condition", "AllergyIntolerance", "Immunization",
+		"MedicationRequest", "Procedure", "DocumentReference", "Device"};
+	int n = 0, rc, accounts = 0;
+	pp_fhir_import_stats stats;
+	pp_fhir_import_opts opt = {.max_line_bytes = 8 << 20, .max_json_depth = 64,
+	                           .on_error = import_error};
+	demo_patients d;
+	json_t *out = json_object(), *list = json_array();
+	char detail[64];
+	long obs_total = 0;
+
+	if ((rc = demo_dir(dir, sizeof dir)))
+		return rc;
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+		snprintf(paths[n], sizeof paths[0], "%s/%s.000.ndjson", dir, types[i]);
+		ptrs[n] = paths[n];
+		n++;
+	}
+	memset(&stats, 0, sizeof stats);
+	rc = pp_fhir_import_files(c->store, c->crypto, ptrs, n, &opt, &stats);
+	if (rc) {
+		fprintf(stderr, "phiportal: demo import from %s failed: %s\n", dir, pp_strerror(rc));
+		return rc;
+	}
+	if (!as_json) {
+		printf("Imported the synthetic demo patients (Synthea, demo/synthea-10):\n");
+		print_stats(&stats);
+	}
+	memset(&d, 0, sizeof d);
+	d.crypto = c->crypto;
+	pp_store_resource_each_of_type(c->store, "Patient", collect_patient, &d);
+	for (int i = 0; i < d.n; i++) {
+		long g = 0;
+		if ((rc = pp_fhir_demo_observations(c->store, c->crypto, d.ids[i], (uint32_t)(i + 1), &g)))
+			return rc;
+		obs_total += g;
+	}
+	if (!as_json)
+		printf("Generated %ld lab and vital-sign Observations for %d patients.\n", obs_total, d.n);
+	snprintf(detail, sizeof detail, "demo-import:%d-patients", d.n);
+	if ((rc = audit_cli(c, "import", "success", detail)))
+		return rc;
+
+	/* accounts: three living patients, a clinician and an administrator */
+	if (!as_json)
+		printf("\nDemo accounts (passwords are shown only now; MFA enrolment happens at first "
+		       "sign-in):\n");
+	for (int i = 0; i < d.n && accounts < 3; i++) {
+		char user[32], pw[24];
+		int64_t uid;
+		if (!d.alive[i])
+			continue;
+		snprintf(user, sizeof user, "demo.patient%d", ++accounts);
+		gen_password(pw);
+		if ((rc = pp_auth_user_add(c->auth, user, pw, "patient", d.ids[i], &uid)))
+			return rc;
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "username", user,
+		                      "password", pw, "role", "patient", "patient_id", d.pubs[i]));
+		if (!as_json)
+			printf("  patient    %-18s %s\n", user, pw);
+	}
+	static const char *const staff[][2] = {{"demo.clinician", "clinician"}, {"demo.admin", "admin"}};
+	for (size_t i = 0; i < 2; i++) {
+		char pw[24];
+		int64_t uid;
+		gen_password(pw);
+		if ((rc = pp_auth_user_add(c->auth, staff[i][0], pw, staff[i][1], 0, &uid)))
+			return rc;
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "username", staff[i][0],
+		                      "password", pw, "role", staff[i][1]));
+		if (!as_json)
+			printf("  %-10s %-18s %s\n", staff[i][1], staff[i][0], pw);
+	}
+	if (as_json) {
+		json_object_set_new(out, "accounts", list);
+		json_dumpf(out, stdout, JSON_INDENT(2));
+		printf("\n");
+	} else {
+		json_decref(list);
+	}
+	json_decref(out);
+	return PP_OK;
+}
+
+static int mkdir_private(const char *path)
+{
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		return PP_EIO;
+	return chmod(path, 0700) == 0 ? PP_OK : PP_EIO;
+}
+
+static int cmd_init(const char *data_dir, int argc, char **argv)
+{
+	bool demo = false, as_json = false;
+	char path[1024], cert[1024], key[1024];
+	pp_buf conf;
+	ctx c;
+	int rc, opt;
+	static const struct option opts[] = {{"demo", no_argument, 0, 'd'}, {"json", no_argument, 0, 'j'},
+	                                     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'd') demo = true;
+		else if (opt == 'j') as_json = true;
+		else if (opt == 'h') {
+			printf("usage: phiportal [--data DIR] init [--demo] [--json]\n\n"
+			       "Creates the data directory (mode 0700) with phiportal.conf at safe defaults, a\n"
+			       "key-encryption key file (0600), a self-signed TLS certificate for localhost, the\n"
+			       "database and the audit log. --demo imports the synthetic patients shipped in\n"
+			       "demo/synthea-10 (or $PHIPORTAL_DEMO_DIR), generates lab and vital-sign history,\n"
+			       "and creates demo accounts whose passwords are printed once. --json prints the\n"
+			       "demo accounts as JSON (for test scripts).\n");
+			return 0;
+		} else return usage(stderr, EXIT_USAGE);
+	}
+	if (optind < argc)
+		return usage(stderr, EXIT_USAGE);
+	memset(&c, 0, sizeof c);
+	pp_config_defaults(&c.cfg, data_dir);
+	pp_config_path(&c.cfg, CONFIG_NAME, path, sizeof path);
+	if (access(path, F_OK) == 0) {
+		fprintf(stderr, "phiportal: %s already exists; init does not overwrite a data directory\n",
+		        path);
+		return 1;
+	}
+	if (mkdir_private(data_dir)) {
+		fprintf(stderr, "phiportal: cannot create %s\n", data_dir);
+		return 1;
+	}
+	pp_config_path(&c.cfg, "keys", key, sizeof key);
+	pp_config_path(&c.cfg, "tls", cert, sizeof cert);
+	if (mkdir_private(key) || mkdir_private(cert)) {
+		fprintf(stderr, "phiportal: cannot create key directories\n");
+		return 1;
+	}
+	pp_config_path(&c.cfg, c.cfg.crypto_key_file, key, sizeof key);
+	if ((rc = pp_crypto_keyfile_create(key))) {
+		fprintf(stderr, "phiportal: cannot create the key file: %s\n", pp_strerror(rc));
+		return 1;
+	}
+	pp_config_path(&c.cfg, c.cfg.tls_cert_file, cert, sizeof cert);
+	pp_config_path(&c.cfg, c.cfg.tls_key_file, key, sizeof key);
+	if ((rc = pp_http_tls_create_dev_cert(cert, key))) {
+		fprintf(stderr, "phiportal: cannot create the TLS certificate: %s\n", pp_strerror(rc));
+		return 1;
+	}
+	if ((rc = open_store_crypto(&c)) || (rc = open_audit(&c)) ||
+	    (rc = pp_auth_open(&c.auth, &c.cfg, c.store, c.crypto)))
+		goto out;
+	if ((rc = audit_cli(&c, "init", "success", demo ? "demo" : NULL)))
+		goto out;
+	if (demo && (rc = load_demo(&c, as_json)))
+		goto out;
+	/* the config file is written last: its presence means "initialised" */
+	pp_buf_init(&conf, 1 << 20);
+	rc = pp_config_write_default(&c.cfg, &conf);
+	if (!rc)
+		rc = pp_file_write_atomic(path, conf.data, conf.len, 0600);
+	pp_buf_free(&conf);
+	if (!rc && !as_json)
+		printf("\nInitialised %s. Start the server with: phiportal --data %s serve\n", data_dir,
+		       data_dir);
+out:
+	ctx_close(&c);
+	return rc ? 1 : 0;
+}
+
+/* ---- serve ---- */
+static int check_baseline(const pp_config *cfg, bool print_ok)
+{
+	pp_buf rep;
+	char key[1024];
+	int problems, krc;
+
+	pp_buf_init(&rep, 1 << 16);
+	problems = pp_config_check_baseline(cfg, &rep);
+	pp_config_path(cfg, cfg->crypto_key_file, key, sizeof key);
+	krc = pp_crypto_keyfile_check(key);
+	if (krc == PP_ECONFIG) {
+		pp_buf_appendf(&rep, "crypto.key_file: %s is readable by group or others; safe value: "
+		               "mode 0600\n", key);
+		problems++;
+	} else if (krc) {
+		pp_buf_appendf(&rep, "crypto.key_file: %s: %s\n", key, pp_strerror(krc));
+		problems++;
+	}
+	pp_config_path(cfg, cfg->tls_key_file, key, sizeof key);
+	if (pp_crypto_keyfile_check(key) == PP_ECONFIG) {
+		pp_buf_appendf(&rep, "tls.key_file: %s is readable by group or others; safe value: "
+		               "mode 0600\n", key);
+		problems++;
+	}
+	if (problems)
+		fprintf(stderr, "%s", pp_buf_cstr(&rep));
+	else if (print_ok)
+		printf("compliance check: configuration meets the HIPAA baseline\n");
+	pp_buf_free(&rep);
+	return problems;
+}
+
+static int cmd_serve(const char *data_dir, int argc, char **argv)
+{
+	const char *bind = NULL;
+	int port = -1, opt, rc;
+	ctx c;
+	pp_app app;
+	pp_http_server *srv = NULL;
+	static const struct option opts[] = {{"bind", required_argument, 0, 'b'},
+	                                     {"port", required_argument, 0, 'p'},
+	                                     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'b') bind = optarg;
+		else if (opt == 'p') {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 65535) return usage(stderr, EXIT_USAGE);
+			port = (int)v;
+		} else if (opt == 'h') {
+			printf("usage: phiportal [--data DIR] serve [--bind ADDR] [--port N]\n\n"
+			       "Runs the HTTPS server (TLS 1.2/1.3). Refuses to start when the configuration\n"
+			       "fails the HIPAA baseline (see `phiportal compliance check`). Prints\n"
+			       "`listening on https://ADDR:PORT` once it accepts connections.\n");
+			return 0;
+		} else return usage(stderr, EXIT_USAGE);
+	}
+	if (optind < argc)
+		return usage(stderr, EXIT_USAGE);
+	memset(&c, 0, sizeof c);
+	if (load_config(&c, data_dir, true))
+		return 1;
+	if (bind) snprintf(c.cfg.server_bind, sizeof c.cfg.server_bind, "%s", bind);
+	if (port > 0) c.cfg.server_port = port;
+	if (check_baseline(&c.cfg, false)) {
+		fprintf(stderr, "phiportal: refusing to start: the configuration above is unsafe\n");
+		return 1;
+	}
+	if ((rc = open_store_crypto(&c)) || (rc = open_audit(&c)) ||
+	    (rc = pp_auth_open(&c.auth, &c.cfg, c.store, c.crypto)))
+		goto out;
+	app = (pp_app){.cfg = &c.cfg, .store = c.store, .crypto = c.crypto, .audit = c.audit,
+	               .auth = c.auth};
+	if ((rc = pp_http_server_new(&srv, &c.cfg, &app)) || (rc = pp_portal_routes(srv, &app)))
+		goto out;
+	if ((rc = pp_http_server_start(srv))) {
+		fprintf(stderr, "phiportal: cannot start the HTTPS server: %s\n", pp_strerror(rc));
+		goto out;
+	}
+	audit_cli(&c, "serve.start", "success", NULL);
+	printf("listening on https://%s:%d\n", c.cfg.server_bind, c.cfg.server_port);
+	fflush(stdout);
+	pp_http_server_wait(srv);
+	audit_cli(&c, "serve.stop", "success", NULL);
+out:
+	pp_http_server_free(srv);
+	ctx_close(&c);
+	return rc ? 1 : 0;
+}
+
+/* ---- import ---- */
+static int cmd_import(const char *data_dir, int argc, char **argv)
+{
+	ctx c;
+	pp_fhir_import_stats stats;
+	pp_fhir_import_opts opt;
+	int rc;
+	char detail[64];
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		FILE *f = argc < 2 ? stderr : stdout;
+		fprintf(f, "usage: phiportal [--data DIR] import FILE...\n\n"
+		        "Loads FHIR R4 resources from Bulk Data NDJSON files (one resource per line) or JSON\n"
+		        "Bundles. Patients are loaded first. Re-importing is idempotent. A malformed line is\n"
+		        "reported as FILE:LINE and skipped; the exit status is then 1.\n");
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	memset(&c, 0, sizeof c);
+	if (load_config(&c, data_dir, true))
+		return 1;
+	if ((rc = open_store_crypto(&c)) || (rc = open_audit(&c)))
+		goto out;
+	memset(&stats, 0, sizeof stats);
+	opt = (pp_fhir_import_opts){.max_line_bytes = 8 << 20,
+	                            .max_json_depth = c.cfg.limits_max_json_depth * 2,
+	                            .on_error = import_error};
+	rc = pp_fhir_import_files(c.store, c.crypto, (const char *const *)argv + 1, argc - 1, &opt,
+	                          &stats);
+	if (rc) {
+		fprintf(stderr, "phiportal: import failed: %s\n", pp_strerror(rc));
+		audit_cli(&c, "import", "failure", pp_strerror(rc));
+		goto out;
+	}
+	print_stats(&stats);
+	snprintf(detail, sizeof detail, "files:%d skipped:%ld", argc - 1, stats.errors);
+	rc = audit_cli(&c, "import", "success", detail);
+	if (!rc && stats.errors)
+		rc = 1;
+out:
+	ctx_close(&c);
+	return rc ? 1 : 0;
+}
+
+/* ---- user ---- */
+static int cmd_user(const char *data_dir, int argc, char **argv)
+{
+	const char *username = NULL, *role = NULL, *patient = NULL;
+	bool from_stdin = false;
+	char pw[1024] = "";
+	int opt, rc;
+	int64_t uid = 0, patient_id = 0;
+	ctx c;
+	static const struct option opts[] = {{"username", required_argument, 0, 'u'},
+		{"role", required_argument, 0, 'r'}, {"patient", required_argument, 0, 'p'},
+		{"password-stdin", no_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+
+	if (argc < 2 || strcmp(argv[1], "add")) {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+			goto help;
+		return usage(stderr, EXIT_USAGE);
+	}
+	argc--; argv++;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'u') username = optarg;
+		else if (opt == 'r') role = optarg;
+		else if (opt == 'p') patient = optarg;
+		else if (opt == 's') from_stdin = true;
+		else if (opt == 'h') goto help;
+		else return usage(stderr, EXIT_USAGE);
+	}
+	if (!username || !role || optind < argc)
+		return usage(stderr, EXIT_USAGE);
+	if (strcmp(role, "patient") && strcmp(role, "clinician") && strcmp(role, "nurse") &&
+	    strcmp(role, "admin") && strcmp(role, "privacy_officer") && strcmp(role, "security_admin")) {
+		fprintf(stderr, "phiportal: unknown role (patient, clinician, nurse, admin, "
+		        "privacy_officer, security_admin)\n");
+		return EXIT_USAGE;
+	}
+	if (!strcmp(role, "patient") != (patient != NULL)) {
+		fprintf(stderr, "phiportal: --patient ID is required for, and only for, role patient\n");
+		return EXIT_USAGE;
+	}
+	memset(&c, 0, sizeof c);
+	if (load_config(&c, data_dir, true))
+		return 1;
+	if ((rc = open_store_crypto(&c)) || (rc = open_audit(&c)) ||
+	    (rc = pp_auth_open(&c.auth, &c.cfg, c.store, c.crypto)))
+		goto out;
+	if (patient) {
+		pp_store_resource res;
+		memset(&res, 0, sizeof res);
+		rc = pp_store_resource_get_pub(c.store, "Patient", patient, &res);
+		patient_id = res.id;
+		pp_store_resource_clear(&res);
+		if (rc) {
+			fprintf(stderr, "phiportal: no patient with that id\n");
+			goto out;
+		}
+	}
+	if (from_stdin) {
+		if (!fgets(pw, sizeof pw, stdin)) {
+			rc = PP_EINVAL;
+			goto out;
+		}
+		pw[strcspn(pw, "\r\n")] = '\0';
+	} else {
+		gen_password(pw);
+	}
+	rc = pp_auth_user_add(c.auth, username, pw, role, patient_id, &uid);
+	if (rc == PP_EINVAL) {
+		const char *why = "";
+		pp_auth_password_policy(c.auth, pw, username, &why);
+		fprintf(stderr, "phiportal: password refused (%s)\n", why ? why : "policy");
+		goto out;
+	}
+	if (rc == PP_EEXISTS) {
+		fprintf(stderr, "phiportal: an account with that name exists already\n");
+		goto out;
+	}
+	if (rc)
+		goto out;
+	rc = audit_cli(&c, "user.add", "success", role);
+	if (!rc) {
+		printf("created user %lld (%s)\n", (long long)uid, role);
+		if (!from_stdin)
+			printf("password (shown once): %s\n", pw);
+	}
+out:
+	pp_wipe(pw, sizeof pw);
+	ctx_close(&c);
+	return rc ? 1 : 0;
+help:
+	printf("usage: phiportal [--data DIR] user add --username U --role ROLE [--patient ID] "
+	       "[--password-stdin]\n\nRoles: patient (needs --patient, the record's opaque id), "
+	       "clinician, nurse, admin,\nprivacy_officer, security_admin. Without --password-stdin a "
+	       "strong password is generated\nand printed once. Every account must enrol in MFA at "
+	       "first sign-in.\n");
+	return 0;
+}
+
+/* ---- audit ---- */
+static int cmd_audit(const char *data_dir, int argc, char **argv)
+{
+	ctx c;
+	pp_buf rep;
+	int64_t bad = 0, count = 0;
+	char path[1024];
+	int rc;
+
+	if (argc < 2 || strcmp(argv[1], "verify")) {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			printf("usage: phiportal [--data DIR] audit verify\n\nWalks the audit log's hash chain "
+			       "and signed checkpoints. Exit 0 when intact;\nexit 1 naming the first bad record "
+			       "when a record was edited, deleted, inserted\nor reordered.\n");
+			return 0;
+		}
+		return usage(stderr, EXIT_USAGE);
+	}
+	if (argc > 2)
+		return usage(stderr, EXIT_USAGE);
+	memset(&c, 0, sizeof c);
+	if (load_config(&c, data_dir, true))
+		return 1;
+	if ((rc = open_store_crypto(&c)))
+		goto out;
+	pp_config_path(&c.cfg, c.cfg.audit_path, path, sizeof path);
+	pp_buf_init(&rep, 1 << 20);
+	rc = pp_audit_verify(path, c.crypto, &rep, &bad, &count);
+	if (rc) {
+		fprintf(stderr, "audit verify: FAILED at record %lld\n%s", (long long)bad,
+		        pp_buf_cstr(&rep));
+	} else {
+		printf("audit verify: OK, %lld records, chain and checkpoints intact\n", (long long)count);
+	}
+	pp_buf_free(&rep);
+out:
+	ctx_close(&c);
+	return rc ? 1 : 0;
+}
+
+static int cmd_compliance(const char *data_dir, int argc, char **argv)
+{
+	ctx c;
+
+	if (argc < 2 || strcmp(argv[1], "check")) {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			printf("usage: phiportal [--data DIR] compliance check\n\nChecks phiportal.conf and "
+			       "the key files against the HIPAA baseline (TLS >= 1.2,\nsession idle timeout <= "
+			       "30 min, MFA for staff, audit on, key files 0600, ...).\nExit 0 when it passes; "
+			       "else 1, one line per unsafe key with the safe value.\n");
+			return 0;
+		}
+		return usage(stderr, EXIT_USAGE);
+	}
+	if (argc > 2)
+		return usage(stderr, EXIT_USAGE);
+	memset(&c, 0, sizeof c);
+	if (load_config(&c, data_dir, true))
+		return 1;
+	return check_baseline(&c.cfg, true) ? 1 : 0;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+	pp_buf b;
+
+	if (argc != 2 || strcmp(argv[1], "docs"))
+		return usage(stderr, EXIT_USAGE);
+	pp_buf_init(&b, 1 << 20);
+	pp_config_write_docs(&b);
+	fputs(pp_buf_cstr(&b), stdout);
+	pp_buf_free(&b);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *data_dir = data_dir_from_env();
+	char *args[256];
+	int n = 0;
+
+	/* pull out the global --data option wherever it stands */
+	for (int i = 0; i < argc && n < 255; i++) {
+		if (!strcmp(argv[i], "--data")) {
+			if (i + 1 >= argc)
+				return usage(stderr, EXIT_USAGE);
+			data_dir = argv[++i];
+		} else if (!strncmp(argv[i], "--data=", 7)) {
+			data_dir = argv[i] + 7;
+		} else {
+			args[n++] = argv[i];
+		}
+	}
+	args[n] = NULL;
+	signal(SIGPIPE, SIG_IGN);
+	if (n < 2)
+		return usage(stderr, EXIT_USAGE);
+	if (!strcmp(args[1], "--help") || !strcmp(args[1], "-h") || !strcmp(args[1], "help"))
+		return usage(stdout, 0);
+	if (!strcmp(args[1], "version") || !strcmp(args[1], "--version")) {
+		printf("phiportal %s\n", PP_VERSION);
+		return 0;
+	}
+	if (!strcmp(args[1], "init")) return cmd_init(data_dir, n - 1, args + 1);
+	if (!strcmp(args[1], "serve")) return cmd_serve(data_dir, n - 1, args + 1);
+	if (!strcmp(args[1], "import")) return cmd_import(data_dir, n - 1, args + 1);
+	if (!strcmp(args[1], "user")) return cmd_user(data_dir, n - 1, args + 1);
+	if (!strcmp(args[1], "audit")) return cmd_audit(data_dir, n - 1, args + 1);
+	if (!strcmp(args[1], "compliance")) return cmd_compliance(data_dir, n - 1, args + 1);
+	if (!strcmp(args[1], "config")) return cmd_config(n - 1, args + 1);
+	fprintf(stderr, "phiportal: unknown command\n");
+	return usage(stderr, EXIT_USAGE);
+}

@@ -1,0 +1,28 @@
+/*
+ * portal — the patient-facing JSON API and its wiring: sign-in, MFA, sessions, the health summary.
+ * Each handler that touches PHI follows DESIGN.md's path: authenticate the session into a principal,
+ * pp_policy_check, read and decrypt, one pp_audit_record (fail closed), respond with no-store.
+ */
+#ifndef PP_PORTAL_H
+#define PP_PORTAL_H
+
+#include "core/core.h"
+
+struct pp_store;
+struct pp_crypto;
+struct pp_audit;
+struct pp_auth;
+struct pp_http_server;
+
+typedef struct pp_app {
+	const pp_config *cfg;
+	struct pp_store *store;
+	struct pp_crypto *crypto;
+	struct pp_audit *audit;
+	struct pp_auth *auth;
+} pp_app;
+
+/* registers every route of the portal on the server */
+int pp_portal_routes(struct pp_http_server *s, pp_app *app);
+
+#endif

@@ -1,0 +1,101 @@
+// The command line is a contract: help, usage errors (exit 2), init, compliance check, and serve
+// refusing unsafe configuration by naming the key and the safe value.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { cli, makeData, setConfig } from './harness.mjs';
+
+test('help and version', () => {
+  const h = cli(['--help']);
+  assert.equal(h.status, 0);
+  for (const cmd of ['init', 'serve', 'import', 'user add', 'audit verify', 'compliance check', 'version'])
+    assert.match(h.stdout, new RegExp(cmd));
+  for (const cmd of ['init', 'serve', 'import', 'user', 'audit', 'compliance']) {
+    const r = cli([cmd, '--help']);
+    assert.equal(r.status, 0, cmd);
+    assert.match(r.stdout, /usage: phiportal/, cmd);
+  }
+  assert.match(cli(['version']).stdout, /^phiportal \d+\.\d+\.\d+/);
+});
+
+test('unknown command or option prints usage and exits 2', () => {
+  for (const args of [['frobnicate'], ['serve', '--no-such-option'], ['init', '--nope'], [], ['audit', 'nope'], ['user', 'add', '--username']]) {
+    const r = cli(args);
+    assert.equal(r.status, 2, args.join(' '));
+    assert.match(r.stderr, /usage: phiportal/, args.join(' '));
+  }
+});
+
+let d;
+before(() => { d = makeData({ demo: false }); });
+after(() => d.cleanup());
+
+test('init makes a private data directory and key files', () => {
+  assert.equal(statSync(d.dir).mode & 0o777, 0o700);
+  assert.equal(statSync(join(d.dir, 'keys', 'master.key')).mode & 0o777, 0o600);
+  assert.equal(statSync(join(d.dir, 'keys', 'master.key')).size, 32);
+  assert.equal(statSync(join(d.dir, 'tls', 'key.pem')).mode & 0o777, 0o600);
+  assert.equal(statSync(join(d.dir, 'phiportal.conf')).mode & 0o077, 0);
+  const again = cli(['--data', d.dir, 'init']);
+  assert.notEqual(again.status, 0, 'init must not overwrite an existing data directory');
+});
+
+test('compliance check passes on defaults', () => {
+  const r = cli(['--data', d.dir, 'compliance', 'check']);
+  assert.equal(r.status, 0, r.stderr);
+});
+
+const unsafe = [
+  ['tls.min_version', '1.0', /tls\.min_version.*safe value: 1\.2/],
+  ['tls.min_version', '1.1', /tls\.min_version.*safe value: 1\.2/],
+  ['session.idle_timeout_s', '3600', /session\.idle_timeout_s.*safe value: 900/],
+  ['auth.mfa_required_staff', 'false', /auth\.mfa_required_staff.*safe value: true/],
+  ['audit.enabled', 'false', /audit\.enabled.*safe value: true/],
+];
+for (const [key, value, msg] of unsafe) {
+  test(`unsafe ${key} = ${value} is refused by compliance check and serve`, () => {
+    const e = makeData({ demo: false, config: { [key]: value } });
+    try {
+      const c = cli(['--data', e.dir, 'compliance', 'check']);
+      assert.equal(c.status, 1);
+      assert.match(c.stderr, msg);
+      const s = cli(['--data', e.dir, 'serve', '--port', '1']);
+      assert.equal(s.status, 1);
+      assert.match(s.stderr, msg);
+      assert.match(s.stderr, /refusing to start/);
+    } finally { e.cleanup(); }
+  });
+}
+
+test('a key file readable by others is refused', () => {
+  const e = makeData({ demo: false });
+  try {
+    chmodSync(join(e.dir, 'keys', 'master.key'), 0o644);
+    const c = cli(['--data', e.dir, 'compliance', 'check']);
+    assert.equal(c.status, 1);
+    assert.match(c.stderr, /crypto\.key_file.*0600/);
+    const s = cli(['--data', e.dir, 'serve', '--port', '1']);
+    assert.equal(s.status, 1);
+    assert.match(s.stderr, /crypto\.key_file/);
+  } finally { e.cleanup(); }
+});
+
+test('an unknown or out-of-range config key stops with the line number', () => {
+  const e = makeData({ demo: false });
+  try {
+    setConfig(e.dir, { 'no.such_key': '1' });
+    const r = cli(['--data', e.dir, 'compliance', 'check']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /phiportal\.conf:\d+: unknown key 'no\.such_key'/);
+  } finally { e.cleanup(); }
+});
+
+test('docs/config.md is the generated table, and lists every key', () => {
+  const r = cli(['config', 'docs']);
+  assert.equal(r.status, 0);
+  const doc = statSync(join(process.cwd(), 'docs', 'config.md'));
+  assert.ok(doc.size > 0);
+  for (const key of ['session.idle_timeout_s', 'tls.min_version', 'audit.enabled', 'crypto.key_file'])
+    assert.match(r.stdout, new RegExp('`' + key.replace('.', '\\.') + '`'));
+});

@@ -1,0 +1,151 @@
+// Test harness for black-box tests: makes data directories with the real CLI, starts the real
+// server on a free loopback port, and talks HTTPS to it (verifying the dev certificate).
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, appendFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import https from 'node:https';
+import net from 'node:net';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = process.env.PP_BIN || join(ROOT, 'build', 'phiportal');
+export const FIXTURES = process.env.PP_FIXTURES || join(ROOT, 'demo', 'synthea-10');
+
+export function cli(args, opts = {}) {
+  const r = spawnSync(BIN, args, { encoding: 'utf8', input: opts.input, env: { ...process.env, ...opts.env }, timeout: 300000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+// A fresh data directory. demo: run init --demo and return the demo accounts.
+export function makeData({ demo = true, config = {} } = {}) {
+  const base = mkdtempSync(join(tmpdir(), 'pp-test-'));
+  const dir = join(base, 'data');
+  const r = cli(['--data', dir, 'init', ...(demo ? ['--demo', '--json'] : [])]);
+  if (r.status !== 0) throw new Error(`init failed (${r.status}): ${r.stderr}`);
+  const accounts = demo ? JSON.parse(r.stdout).accounts : [];
+  setConfig(dir, config);
+  return { base, dir, accounts, cleanup: () => rmSync(base, { recursive: true, force: true }) };
+}
+
+// later lines override earlier ones in phiportal.conf
+export function setConfig(dir, config) {
+  const lines = Object.entries(config).map(([k, v]) => `${k} = ${v}\n`).join('');
+  if (lines) appendFileSync(join(dir, 'phiportal.conf'), lines);
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on('error', reject);
+  });
+}
+
+export async function startServer(dir, { extraArgs = [] } = {}) {
+  const port = await freePort();
+  const proc = spawn(BIN, ['--data', dir, 'serve', '--port', String(port), ...extraArgs],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (d) => { stderr += d; });
+  await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('server did not start: ' + stderr)), 60000);
+    proc.stdout.on('data', (d) => { out += d; if (out.includes('listening on')) { clearTimeout(timer); resolve(); } });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}: ${stderr}`)); });
+  });
+  const ca = readFileSync(join(dir, 'tls', 'cert.pem'));
+  const server = {
+    port, proc, ca, url: `https://127.0.0.1:${port}`,
+    log: () => stderr,
+    stop: () => new Promise((resolve) => {
+      if (proc.exitCode !== null) return resolve(proc.exitCode);
+      proc.removeAllListeners('exit');
+      proc.on('exit', (code, sig) => resolve(code ?? sig));
+      proc.kill('SIGTERM');
+    }),
+  };
+  return server;
+}
+
+// One browser-like client: keeps the session cookie and the CSRF token.
+export class Client {
+  constructor(server) { this.server = server; this.cookies = new Map(); this.csrf = null; }
+
+  request(method, path, { json, headers = {}, raw } = {}) {
+    const h = { ...headers };
+    if (json !== undefined) { h['content-type'] = 'application/json'; }
+    if (this.cookies.size) h.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    if (this.csrf && method !== 'GET' && !('x-csrf-token' in h)) h['x-csrf-token'] = this.csrf;
+    const body = raw !== undefined ? raw : json !== undefined ? JSON.stringify(json) : undefined;
+    return new Promise((resolve, reject) => {
+      const req = https.request(this.server.url + path, { method, headers: h, ca: this.server.ca, servername: 'localhost' }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          for (const sc of [].concat(res.headers['set-cookie'] || [])) {
+            const [pair, ...attrs] = sc.split(';');
+            const i = pair.indexOf('=');
+            const name = pair.slice(0, i).trim(), value = pair.slice(i + 1).trim();
+            if (!value || attrs.some((a) => /max-age=0/i.test(a.trim()))) this.cookies.delete(name);
+            else this.cookies.set(name, value);
+          }
+          const text = Buffer.concat(chunks).toString('utf8');
+          let data = null;
+          try { data = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+          if (data && typeof data.csrf === 'string') this.csrf = data.csrf;
+          resolve({ status: res.statusCode, headers: res.headers, text, json: data, setCookie: res.headers['set-cookie'] });
+        });
+      });
+      req.on('error', reject);
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+  }
+  get(path, o) { return this.request('GET', path, o); }
+  post(path, json, o = {}) { return this.request('POST', path, { json: json ?? {}, ...o }); }
+}
+
+// RFC 6238 codes from the real oathtool, for the current 30 s step or a given one
+export const currentStep = () => Math.floor(Date.now() / 30000);
+export function totp(secret, step) {
+  const args = ['--totp', '-b', secret];
+  if (step !== undefined) args.push('-N', `@${step * 30 + 1}`);
+  return execFileSync('oathtool', args, { encoding: 'utf8' }).trim();
+}
+
+// A code the server will accept once: a step after the last one used, inside the ±1 window
+// (waits for the next window when both neighbours are used up).
+export async function freshCode(account) {
+  for (;;) {
+    const now = currentStep();
+    const step = Math.max(now - 1, (account.lastStep ?? -Infinity) + 1);
+    if (step <= now + 1) { account.lastStep = step; return totp(account.secret, step); }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+// Signs a demo account in completely (enrolling MFA); returns the client and the TOTP secret.
+export async function signIn(server, account) {
+  const c = new Client(server);
+  let r = await c.post('/api/v1/auth/login', { username: account.username, password: account.password });
+  if (r.status !== 200) throw new Error(`login ${r.status} ${r.text}`);
+  let secret = account.secret;
+  if (r.json.state === 'enrol') {
+    r = await c.post('/api/v1/auth/mfa/enrol/start');
+    if (r.status !== 200) throw new Error(`enrol start ${r.status} ${r.text}`);
+    secret = r.json.secret;
+    account.secret = secret;
+    r = await c.post('/api/v1/auth/mfa/enrol/confirm', { code: await freshCode(account) });
+    if (r.status !== 200) throw new Error(`enrol confirm ${r.status} ${r.text}`);
+    account.recovery = r.json.recovery_codes;
+  } else if (r.json.state === 'mfa') {
+    r = await c.post('/api/v1/auth/mfa/verify', { code: await freshCode(account) });
+    if (r.status !== 200) throw new Error(`mfa verify ${r.status} ${r.text}`);
+  }
+  return c;
+}
+
+export function sqlite(db, sql) {
+  return execFileSync('sqlite3', [db, sql], { encoding: 'utf8' });
+}
