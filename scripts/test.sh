@@ -38,8 +38,8 @@ for t in "$BUILD"/tests/test_*; do
 	name=$(basename "$t")
 	"$t" > "$LOG/$name.log" 2>&1
 	rc=$?
-	p=$(grep -E '^\[  PASSED  \] [0-9]+ test' "$LOG/$name.log" | awk '{s+=$4} END {print s+0}')
-	f=$(grep -E '^\[  FAILED  \] [0-9]+ test' "$LOG/$name.log" | awk '{s+=$4} END {print s+0}')
+	p=$(grep -oE '\[  PASSED  \] [0-9]+ test' "$LOG/$name.log" | awk '{s+=$4} END {print s+0}')
+	f=$(grep -oE '\[  FAILED  \] [0-9]+ test' "$LOG/$name.log" | awk '{s+=$4} END {print s+0}')
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 	add "$p" "$f"
 	printf '  %-22s %3d passed, %d failed\n' "$name" "$p" "$f"
