@@ -330,6 +330,18 @@ static int load_demo(ctx *c, bool as_json)
 
 static int mkdir_private(const char *path)
 {
+	char parent[PATH_MAX];
+
+	/* create missing parents first (like mkdir -p) */
+	snprintf(parent, sizeof parent, "%s", path);
+	for (char *p = parent + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(parent, 0755) != 0 && errno != EEXIST)
+			return PP_EIO;
+		*p = '/';
+	}
 	if (mkdir(path, 0700) != 0 && errno != EEXIST)
 		return PP_EIO;
 	return chmod(path, 0700) == 0 ? PP_OK : PP_EIO;
@@ -412,6 +424,14 @@ out:
 }
 
 /* ---- serve ---- */
+/* a secret file must be a regular file with no group/other permission bits */
+static bool private_file_ok(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) == 0;
+}
+
 static int check_baseline(const pp_config *cfg, bool print_ok)
 {
 	pp_buf rep;
@@ -431,7 +451,7 @@ static int check_baseline(const pp_config *cfg, bool print_ok)
 		problems++;
 	}
 	pp_config_path(cfg, cfg->tls_key_file, key, sizeof key);
-	if (pp_crypto_keyfile_check(key) == PP_ECONFIG) {
+	if (!private_file_ok(key)) {
 		pp_buf_appendf(&rep, "tls.key_file: %s is readable by group or others; safe value: "
 		               "mode 0600\n", key);
 		problems++;

@@ -31,7 +31,20 @@ typedef struct pp_fhir_import_opts {
 
 /* Imports an NDJSON file (one resource per line) or a JSON Bundle/resource. References between
  * resources are resolved to internal row ids (Patient first: a file set is imported Patient-first
- * by pp_fhir_import_files). Each resource is written atomically; re-import is idempotent. */
+ * by pp_fhir_import_files). Each resource is written atomically; re-import is idempotent.
+ * - A path ending in ".json" is one JSON document (a Bundle's entries, or one resource); any other
+ *   path is NDJSON (a line may also hold a Bundle).
+ * - stats are added to (zero the struct first); its types[] point to static strings.
+ * - on_error's line is the 1-based NDJSON line, or for a .json Bundle the 1-based entry number.
+ *   Reason codes: empty, json_invalid, json_too_deep, line_too_long, not_object,
+ *   missing_resource_type, unknown_resource_type, missing_id, invalid_id, entry_without_resource,
+ *   bundle_without_entries, file_too_big. The file argument is the caller's path: do not log it.
+ * - opts may be NULL; 0 limits mean the defaults (8 MiB lines, depth 64).
+ * - Rows: a Patient's patient_id is its own row id (the Patient is in its own compartment);
+ *   Organization, Practitioner, PractitionerRole, Location and unresolvable subjects get 0;
+ *   a subject that resolves later is linked when the resource is imported again.
+ * Returns PP_ENOTFOUND for a missing file, PP_EIO/PP_ECRYPTO on store or key failures (the open
+ * batch is rolled back; earlier batches stay and a re-run completes the import). */
 int pp_fhir_import_file(struct pp_store *st, struct pp_crypto *c, const char *path,
                         const pp_fhir_import_opts *opt, pp_fhir_import_stats *stats);
 int pp_fhir_import_files(struct pp_store *st, struct pp_crypto *c, const char *const *paths,
@@ -46,6 +59,12 @@ int pp_fhir_parse_resource(const char *data, size_t len, int max_depth, json_t *
  * (row id) and stores them encrypted. Returns the number generated. */
 int pp_fhir_demo_observations(struct pp_store *st, struct pp_crypto *c, int64_t patient_id,
                               uint32_t seed, long *generated);
+
+/* Builds the patient health summary of docs/api.md ("Health summary") for the Patient row
+ * patient_id: demographics, problems, medications, allergies, immunizations, latest labs and
+ * vitals per LOINC code, lab trends (oldest first) and encounters; every "id" is an opaque pub_id.
+ * PP_ENOTFOUND when the row is not a Patient. The caller json_decref's *out. */
+int pp_fhir_summary(struct pp_store *st, struct pp_crypto *c, int64_t patient_id, json_t **out);
 
 /* Decrypts one stored resource into a JSON object (caller json_decref's). */
 int pp_fhir_resource_load(struct pp_crypto *c, const void *stored_resource /* pp_store_resource */,

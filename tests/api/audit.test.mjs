@@ -56,10 +56,11 @@ test('a deleted record is caught', () => {
 });
 
 test('an inserted record is caught', () => {
-  const r = tampered(`INSERT INTO audit_event SELECT seq+1000, ts_ms, actor, actor_role, on_behalf_of, patient, action, resource_type, resource_id, outcome, source_ip, user_agent, session_id, purpose, request_id, detail, prev_hash, hash FROM audit_event WHERE seq=2;
-    UPDATE audit_event SET seq = seq + 1 WHERE seq > 2 AND seq < 1000; UPDATE audit_event SET seq = 3 WHERE seq = 1002;`.replace(/\n/g, ' '));
+  const r = tampered(`INSERT INTO audit_event SELECT 100000, ts_ms, 'user:999', actor_role, on_behalf_of, patient, action, resource_type, resource_id, outcome, source_ip, user_agent, session_id, purpose, request_id, detail, prev_hash, hash FROM audit_event WHERE seq=2;
+    UPDATE audit_event SET seq = -(seq + 1) WHERE seq > 2 AND seq < 100000; UPDATE audit_event SET seq = -seq WHERE seq < 0;
+    UPDATE audit_event SET seq = 3 WHERE seq = 100000;`.replace(/\n/g, ' '));
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /FAILED at record (3|4)\b/);
+  assert.match(r.stderr, /FAILED at record (2|3)\b/);
 });
 
 test('reordered records are caught', () => {

@@ -1,0 +1,959 @@
+/* Unit tests for fhir/ (and store/sqlite_resource.c): fixture import with exact counts,
+ * idempotent re-import, malformed input reported by line, versioning, no PHI in the database files,
+ * the health summary and the demo observations. Run from the repository root; the fixture directory
+ * is $PP_FIXTURES or ../shared/fixtures/synthea-10. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "crypto/crypto.h"
+#include "fhir/fhir.h"
+#include "store/store.h"
+
+static const char *const fixture_types[] = {
+	"Patient", "Condition", "AllergyIntolerance", "Immunization", "MedicationRequest",
+	"Encounter", "Procedure", "DocumentReference", "Device", "Organization", "Practitioner",
+	"PractitionerRole", "Location",
+};
+static const long fixture_counts[] = {13, 555, 11, 161, 1745, 1215, 2056, 1215, 16, 43, 43, 43,
+                                      44};
+#define NTYPES (sizeof fixture_types / sizeof fixture_types[0])
+
+static char dir[256], db_path[300], key_path[300], fixtures[512];
+static pp_store *st;
+static pp_crypto *cr;
+static pp_fhir_import_stats first_stats;
+static double import_seconds;
+static long import_total;
+
+/* ---- helpers ---- */
+
+static long stat_of(const pp_fhir_import_stats *s, const long *arr, const char *type)
+{
+	for (int i = 0; i < s->ntypes; i++)
+		if (!strcmp(s->types[i], type))
+			return arr[i];
+	return 0;
+}
+
+static void fixture_file(char *out, size_t cap, const char *type)
+{
+	snprintf(out, cap, "%s/%s.000.ndjson", fixtures, type);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	char *data = NULL;
+	size_t n = 0;
+
+	if (pp_file_read(path, (size_t)1 << 30, &data, &n))
+		return NULL;
+	if (len)
+		*len = n;
+	return data;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+	assert_int_equal(fclose(f), 0);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+typedef struct err_log {
+	long lines[32];
+	const char *reasons[32];
+	int n;
+} err_log;
+
+static void collect_error(void *ctx, const char *file, long line, const char *reason)
+{
+	err_log *l = ctx;
+
+	(void)file;
+	if (l->n < 32) {
+		l->lines[l->n] = line;
+		l->reasons[l->n] = reason;
+		l->n++;
+	}
+}
+
+/* the first fixture line of a type as a string (caller frees) */
+static char *first_line(const char *type, int skip)
+{
+	char path[600], *data, *p, *nl, *out;
+	size_t len;
+
+	fixture_file(path, sizeof path, type);
+	data = slurp(path, &len);
+	assert_non_null(data);
+	p = data;
+	while (skip-- > 0)
+		p = strchr(p, '\n') + 1;
+	nl = strchr(p, '\n');
+	out = strndup(p, nl ? (size_t)(nl - p) : strlen(p));
+	free(data);
+	return out;
+}
+
+static json_t *fixture_patients(void)
+{
+	char path[600], *data, *p;
+	size_t len;
+	json_t *arr = json_array();
+
+	fixture_file(path, sizeof path, "Patient");
+	data = slurp(path, &len);
+	assert_non_null(data);
+	p = data;
+	while (p && *p) {
+		char *nl = strchr(p, '\n');
+		json_t *v = json_loadb(p, nl ? (size_t)(nl - p) : strlen(p), 0, NULL);
+		if (v)
+			json_array_append_new(arr, v);
+		p = nl ? nl + 1 : NULL;
+	}
+	free(data);
+	return arr;
+}
+
+static int64_t patient_row(const char *logical_id)
+{
+	char lid[128];
+	uint8_t bidx[32];
+	pp_store_resource r = {0};
+	int64_t id;
+
+	snprintf(lid, sizeof lid, "Patient/%s", logical_id);
+	assert_int_equal(pp_crypto_blind_index(cr, "fhir-lid", lid, bidx), 0);
+	assert_int_equal(pp_store_resource_find_lid(st, "Patient", bidx, &r), 0);
+	id = r.id;
+	pp_store_resource_clear(&r);
+	return id;
+}
+
+/* ---- group setup: a fresh store, the fixture imported Patient-last on the command line ---- */
+
+static int group_setup(void **state)
+{
+	const char *env = getenv("PP_FIXTURES");
+	const char *paths[NTYPES];
+	char bufs[NTYPES][600];
+	double t0;
+	int rc;
+
+	(void)state;
+	snprintf(fixtures, sizeof fixtures, "%s", env && *env ? env : "../shared/fixtures/synthea-10");
+	snprintf(dir, sizeof dir, "/tmp/pp_test_fhir_XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(db_path, sizeof db_path, "%s/main.db", dir);
+	snprintf(key_path, sizeof key_path, "%s/master.key", dir);
+	if (pp_crypto_keyfile_create(key_path) || pp_store_open(&st, db_path) ||
+	    pp_crypto_open(&cr, key_path, st))
+		return -1;
+	/* reversed: Patient comes last, so reference resolution must not depend on the order */
+	for (size_t i = 0; i < NTYPES; i++) {
+		fixture_file(bufs[i], sizeof bufs[i], fixture_types[NTYPES - 1 - i]);
+		paths[i] = bufs[i];
+	}
+	t0 = now_s();
+	rc = pp_fhir_import_files(st, cr, paths, (int)NTYPES, NULL, &first_stats);
+	import_seconds = now_s() - t0;
+	for (int i = 0; i < first_stats.ntypes; i++)
+		import_total += first_stats.counts[i];
+	fprintf(stderr, "fixture import: %ld resources in %.3f s (rc %d)\n", import_total,
+	        import_seconds, rc);
+	return rc ? -1 : 0;
+}
+
+static int group_teardown(void **state)
+{
+	char cmd[400];
+
+	(void)state;
+	pp_crypto_free(cr);
+	pp_store_close(st);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- tests ---- */
+
+static int check_patient_link(void *ctx, const pp_store_resource *r)
+{
+	long *bad = ctx;
+	pp_store_resource p = {0};
+
+	if (r->patient_id <= 0 || pp_store_resource_get(st, r->patient_id, &p) ||
+	    strcmp(p.type, "Patient") != 0)
+		(*bad)++;
+	pp_store_resource_clear(&p);
+	return 0;
+}
+
+static int check_no_patient(void *ctx, const pp_store_resource *r)
+{
+	long *bad = ctx;
+
+	if (r->patient_id != 0)
+		(*bad)++;
+	return 0;
+}
+
+static int check_self(void *ctx, const pp_store_resource *r)
+{
+	long *bad = ctx;
+
+	if (r->patient_id != r->id || strlen(r->pub_id) != 32 || r->version != 1)
+		(*bad)++;
+	return 0;
+}
+
+static void test_fixture_import_counts(void **state)
+{
+	(void)state;
+	assert_int_equal(first_stats.errors, 0);
+	assert_int_equal(first_stats.ntypes, (int)NTYPES);
+	for (size_t i = 0; i < NTYPES; i++) {
+		int64_t n = -1;
+		assert_int_equal(stat_of(&first_stats, first_stats.counts, fixture_types[i]),
+		                 fixture_counts[i]);
+		assert_int_equal(stat_of(&first_stats, first_stats.unchanged, fixture_types[i]), 0);
+		assert_int_equal(pp_store_resource_count(st, fixture_types[i], &n), 0);
+		assert_int_equal(n, fixture_counts[i]);
+	}
+	/* "a few seconds" on this 2-core machine */
+	assert_true(import_seconds < 20.0);
+}
+
+static void test_fixture_references_resolve(void **state)
+{
+	static const char *const linked[] = {"Condition", "AllergyIntolerance", "Immunization",
+	                                     "MedicationRequest", "Encounter", "Procedure",
+	                                     "DocumentReference", "Device"};
+	static const char *const shared[] = {"Organization", "Practitioner", "PractitionerRole",
+	                                     "Location"};
+	long bad = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof linked / sizeof linked[0]; i++)
+		assert_int_equal(pp_store_resource_each_of_type(st, linked[i], check_patient_link, &bad),
+		                 0);
+	assert_int_equal(bad, 0);
+	for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++)
+		assert_int_equal(pp_store_resource_each_of_type(st, shared[i], check_no_patient, &bad),
+		                 0);
+	assert_int_equal(bad, 0);
+	assert_int_equal(pp_store_resource_each_of_type(st, "Patient", check_self, &bad), 0);
+	assert_int_equal(bad, 0);
+}
+
+static void test_reimport_is_idempotent(void **state)
+{
+	const char *paths[NTYPES];
+	char bufs[NTYPES][600];
+	pp_fhir_import_stats s = {0};
+	int64_t total = 0;
+
+	(void)state;
+	for (size_t i = 0; i < NTYPES; i++) {
+		fixture_file(bufs[i], sizeof bufs[i], fixture_types[i]);
+		paths[i] = bufs[i];
+	}
+	assert_int_equal(pp_fhir_import_files(st, cr, paths, (int)NTYPES, NULL, &s), 0);
+	assert_int_equal(s.errors, 0);
+	for (size_t i = 0; i < NTYPES; i++) {
+		assert_int_equal(stat_of(&s, s.counts, fixture_types[i]), 0);
+		assert_int_equal(stat_of(&s, s.unchanged, fixture_types[i]), fixture_counts[i]);
+	}
+	assert_int_equal(pp_store_resource_count(st, NULL, &total), 0);
+	assert_true(total >= import_total);
+}
+
+static void test_malformed_lines(void **state)
+{
+	char path[400], *cond = first_line("Condition", 0), *big, *deep, *good2;
+	pp_buf b;
+	err_log log = {0};
+	pp_fhir_import_opts opt = {.max_line_bytes = 4096, .max_json_depth = 16,
+	                           .on_error = collect_error, .ctx = &log};
+	pp_fhir_import_stats s = {0};
+	json_t *v;
+	static const char *const want[] = {"json_invalid", "json_too_deep", "missing_id",
+	                                   "unknown_resource_type", "line_too_long", "not_object",
+	                                   "invalid_id", "missing_resource_type", "json_invalid"};
+	static const long want_lines[] = {2, 3, 4, 5, 6, 8, 9, 10, 12};
+
+	(void)state;
+	/* a new, valid Condition derived from a fixture one (new id, same patient) */
+	v = json_loads(cond, 0, NULL);
+	assert_non_null(v);
+	json_object_set_new(v, "id", json_string("malformed-test-good-1"));
+	free(cond);
+	cond = json_dumps(v, JSON_COMPACT);
+	json_object_set_new(v, "id", json_string("malformed-test-good-2"));
+	good2 = json_dumps(v, JSON_COMPACT);
+	json_decref(v);
+	deep = calloc(1, 200);
+	for (int i = 0; i < 40; i++)
+		deep[i] = '[';
+	for (int i = 0; i < 40; i++)
+		deep[40 + i] = ']';
+	big = calloc(1, 6000);
+	memset(big, 'x', 5000);
+	{
+		char *tmp = calloc(1, 6000);
+		snprintf(tmp, 6000, "{\"resourceType\":\"Condition\",\"id\":\"big\","
+		         "\"note\":[{\"text\":\"%s\"}]}", big);
+		free(big);
+		big = tmp;
+	}
+	assert_true(strlen(big) > 5000);
+
+	snprintf(path, sizeof path, "%s/malformed.ndjson", dir);
+	pp_buf_init(&b, 1 << 20);
+	pp_buf_appendf(&b, "%s\n", cond);                                        /* 1 ok */
+	pp_buf_appends(&b, "{\"resourceType\":\"Condition\",\"id\":\n");         /* 2 */
+	pp_buf_appendf(&b, "{\"resourceType\":\"Condition\",\"id\":\"d\",\"x\":%s}\n", deep); /* 3 */
+	pp_buf_appends(&b, "{\"resourceType\":\"Condition\"}\n");                /* 4 */
+	pp_buf_appends(&b, "{\"resourceType\":\"Spaceship\",\"id\":\"x\"}\n");   /* 5 */
+	pp_buf_appendf(&b, "%s\n", big);                                         /* 6 */
+	pp_buf_appends(&b, "   \r\n");                                           /* 7 blank */
+	pp_buf_appends(&b, "[1,2,3]\n");                                         /* 8 */
+	pp_buf_appends(&b, "{\"resourceType\":\"Condition\",\"id\":\"no spaces!\"}\n"); /* 9 */
+	pp_buf_appends(&b, "{\"id\":\"x\"}\n");                                  /* 10 */
+	pp_buf_appendf(&b, "%s\r\n", good2);                                     /* 11 ok, CRLF */
+	pp_buf_appends(&b, "{\"resourceType\":\"Condition\",\"id\":\"a\",\"id\":\"b\"}"); /* 12 dup, no final newline */
+	write_text(path, pp_buf_cstr(&b));
+	pp_buf_free(&b);
+
+	assert_int_equal(pp_fhir_import_file(st, cr, path, &opt, &s), 0);
+	assert_int_equal(log.n, (int)(sizeof want / sizeof want[0]));
+	for (int i = 0; i < log.n; i++) {
+		assert_int_equal(log.lines[i], want_lines[i]);
+		assert_string_equal(log.reasons[i], want[i]);
+	}
+	assert_int_equal(s.errors, log.n);
+	assert_int_equal(stat_of(&s, s.counts, "Condition"), 2);
+	free(cond);
+	free(good2);
+	free(deep);
+	free(big);
+}
+
+static void test_bundle_file(void **state)
+{
+	char path[400];
+	const char *text =
+		"{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+		"{\"fullUrl\":\"urn:uuid:c1\",\"resource\":{\"resourceType\":\"Condition\","
+		"\"id\":\"bundle-cond-1\",\"subject\":{\"reference\":\"urn:uuid:bundle-pat-1\"},"
+		"\"code\":{\"text\":\"Test condition\"},\"onsetDateTime\":\"2020-01-01\"}},"
+		"{\"fullUrl\":\"urn:uuid:x\"},"
+		"{\"resource\":{\"resourceType\":\"Spaceship\",\"id\":\"s\"}},"
+		"{\"fullUrl\":\"urn:uuid:bundle-pat-1\",\"resource\":{\"resourceType\":\"Patient\","
+		"\"id\":\"bundle-pat-1\",\"name\":[{\"family\":\"Bundleton\",\"given\":[\"Ann\"]}],"
+		"\"birthDate\":\"1970-02-03\"}}]}";
+	err_log log = {0};
+	pp_fhir_import_opts opt = {.on_error = collect_error, .ctx = &log};
+	pp_fhir_import_stats s = {0};
+	json_t *sum = NULL;
+	int64_t pid;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/bundle.json", dir);
+	write_text(path, text);
+	assert_int_equal(pp_fhir_import_file(st, cr, path, &opt, &s), 0);
+	assert_int_equal(log.n, 2);
+	assert_int_equal(log.lines[0], 2);
+	assert_string_equal(log.reasons[0], "entry_without_resource");
+	assert_int_equal(log.lines[1], 3);
+	assert_string_equal(log.reasons[1], "unknown_resource_type");
+	assert_int_equal(stat_of(&s, s.counts, "Patient"), 1);
+	assert_int_equal(stat_of(&s, s.counts, "Condition"), 1);
+	/* the Condition came before its Patient in the Bundle and still resolved (urn:uuid) */
+	pid = patient_row("bundle-pat-1");
+	assert_int_equal(pp_fhir_summary(st, cr, pid, &sum), 0);
+	assert_int_equal(json_array_size(json_object_get(sum, "problems")), 1);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(sum, "patient"),
+	                                                      "name")), "Ann Bundleton");
+	assert_true(json_is_null(json_object_get(json_object_get(sum, "patient"), "mrn")));
+	json_decref(sum);
+
+	/* a pretty-printed single resource in a .json file; an empty .json file is reported */
+	memset(&log, 0, sizeof log);
+	memset(&s, 0, sizeof s);
+	write_text(path, "{\n  \"resourceType\": \"Immunization\",\n  \"id\": \"json-imm-1\",\n"
+	           "  \"patient\": {\"reference\": \"Patient/bundle-pat-1\"},\n"
+	           "  \"vaccineCode\": {\"text\": \"Test vaccine\"},\n"
+	           "  \"occurrenceDateTime\": \"2021-05-06\", \"status\": \"completed\"\n}\n");
+	assert_int_equal(pp_fhir_import_file(st, cr, path, &opt, &s), 0);
+	assert_int_equal(log.n, 0);
+	assert_int_equal(stat_of(&s, s.counts, "Immunization"), 1);
+	assert_int_equal(pp_fhir_summary(st, cr, pid, &sum), 0);
+	assert_int_equal(json_array_size(json_object_get(sum, "immunizations")), 1);
+	json_decref(sum);
+	write_text(path, "");
+	assert_int_equal(pp_fhir_import_file(st, cr, path, &opt, &s), 0);
+	assert_int_equal(log.n, 1);
+	assert_string_equal(log.reasons[0], "empty");
+}
+
+static void test_changed_resource_bumps_version(void **state)
+{
+	char path[400], *line = first_line("Condition", 3), *changed, lid[128];
+	json_t *v, *loaded = NULL;
+	pp_fhir_import_stats s = {0}, s2 = {0};
+	pp_store_resource before = {0}, after = {0};
+	uint8_t bidx[32];
+
+	(void)state;
+	v = json_loads(line, 0, NULL);
+	assert_non_null(v);
+	snprintf(lid, sizeof lid, "Condition/%s", json_string_value(json_object_get(v, "id")));
+	assert_int_equal(pp_crypto_blind_index(cr, "fhir-lid", lid, bidx), 0);
+	assert_int_equal(pp_store_resource_find_lid(st, "Condition", bidx, &before), 0);
+	assert_int_equal(before.version, 1);
+	json_object_set_new(v, "abatementDateTime", json_string("2025-06-01T00:00:00Z"));
+	changed = json_dumps(v, JSON_COMPACT);
+	json_decref(v);
+	snprintf(path, sizeof path, "%s/changed.ndjson", dir);
+	write_text(path, changed);
+
+	assert_int_equal(pp_fhir_import_file(st, cr, path, NULL, &s), 0);
+	assert_int_equal(stat_of(&s, s.counts, "Condition"), 1);
+	assert_int_equal(pp_store_resource_find_lid(st, "Condition", bidx, &after), 0);
+	assert_int_equal(after.version, 2);
+	assert_true(after.id == before.id);
+	assert_string_equal(after.pub_id, before.pub_id);
+	assert_true(after.patient_id == before.patient_id);
+	assert_memory_not_equal(after.digest, before.digest, 32);
+	assert_int_equal(pp_fhir_resource_load(cr, &after, &loaded), 0);
+	assert_string_equal(json_string_value(json_object_get(loaded, "abatementDateTime")),
+	                    "2025-06-01T00:00:00Z");
+	json_decref(loaded);
+	/* the same change again is unchanged */
+	assert_int_equal(pp_fhir_import_file(st, cr, path, NULL, &s2), 0);
+	assert_int_equal(stat_of(&s2, s2.unchanged, "Condition"), 1);
+	assert_int_equal(stat_of(&s2, s2.counts, "Condition"), 0);
+	pp_store_resource_clear(&after);
+	assert_int_equal(pp_store_resource_find_lid(st, "Condition", bidx, &after), 0);
+	assert_int_equal(after.version, 2);
+	pp_store_resource_clear(&before);
+	pp_store_resource_clear(&after);
+	free(line);
+	free(changed);
+}
+
+static void add_needle(json_t *needles, const char *s)
+{
+	if (s && strlen(s) >= 4)
+		json_array_append_new(needles, json_string(s));
+}
+
+static long count_hits(const char *hay, size_t n, json_t *needles, int quiet)
+{
+	size_t i;
+	json_t *x;
+	long hits = 0;
+
+	json_array_foreach(needles, i, x) {
+		const char *s = json_string_value(x);
+		if (memmem(hay, n, s, strlen(s))) {
+			if (!quiet)
+				fprintf(stderr, "PHI found in the database files (needle #%zu)\n", i);
+			hits++;
+		}
+	}
+	return hits;
+}
+
+static void test_no_phi_in_database_files(void **state)
+{
+	json_t *patients = fixture_patients(), *p, *needles = json_array(), *x, *y;
+	char wal[320];
+	size_t i, j, k, dblen = 0, wallen = 0;
+	char *db, *walb;
+	json_t *control = json_array();
+
+	(void)state;
+	assert_int_equal(json_array_size(patients), 13);
+	json_array_foreach(patients, i, p) {
+		add_needle(needles, json_string_value(json_object_get(p, "birthDate")));
+		json_array_foreach(json_object_get(p, "name"), j, x)
+			add_needle(needles, json_string_value(json_object_get(x, "family")));
+		json_array_foreach(json_object_get(p, "identifier"), j, x)
+			add_needle(needles, json_string_value(json_object_get(x, "value")));
+		json_array_foreach(json_object_get(p, "address"), j, x)
+			json_array_foreach(json_object_get(x, "line"), k, y)
+				add_needle(needles, json_string_value(y));
+	}
+	assert_true(json_array_size(needles) > 13 * 5);
+	snprintf(wal, sizeof wal, "%s-wal", db_path);
+	db = slurp(db_path, &dblen);
+	walb = slurp(wal, &wallen);
+	assert_non_null(db);
+	assert_true(dblen + wallen > 1000000);
+	/* the scan can fail: a value that is stored in clear (a type name) is found */
+	add_needle(control, "DocumentReference");
+	assert_true(count_hits(db, dblen, control, 1) +
+	            (walb ? count_hits(walb, wallen, control, 1) : 0) > 0);
+	assert_int_equal(count_hits(db, dblen, needles, 0), 0);
+	if (walb)
+		assert_int_equal(count_hits(walb, wallen, needles, 0), 0);
+	free(db);
+	free(walb);
+	json_decref(control);
+	json_decref(needles);
+	json_decref(patients);
+}
+
+static long count_refs(const char *type, const char *pid)
+{
+	char path[600], needle[128], *data, *p;
+	size_t len;
+	long n = 0;
+
+	fixture_file(path, sizeof path, type);
+	data = slurp(path, &len);
+	assert_non_null(data);
+	snprintf(needle, sizeof needle, "\"reference\":\"Patient/%s\"", pid);
+	for (p = data; (p = strstr(p, needle)); p++) {
+		n++;
+		p = strchr(p, '\n');
+		if (!p)
+			break;
+	}
+	free(data);
+	return n;
+}
+
+static void assert_newest_first(json_t *arr, const char *key)
+{
+	size_t i;
+	json_t *x;
+	const char *prev = NULL;
+
+	json_array_foreach(arr, i, x) {
+		const char *d = json_string_value(json_object_get(x, key));
+		if (prev && d)
+			assert_true(strcmp(prev, d) >= 0);
+		if (d)
+			prev = d;
+		assert_int_equal(strlen(json_string_value(json_object_get(x, "id"))), 32);
+	}
+}
+
+/* the fixture patient with the most conditions */
+static const char *busiest_patient(json_t *patients)
+{
+	size_t i;
+	json_t *p;
+	const char *best = NULL;
+	long most = -1;
+
+	json_array_foreach(patients, i, p) {
+		const char *id = json_string_value(json_object_get(p, "id"));
+		long n = count_refs("Condition", id);
+		if (n > most) {
+			most = n;
+			best = id;
+		}
+	}
+	return best;
+}
+
+static void test_summary_for_fixture_patient(void **state)
+{
+	json_t *patients = fixture_patients(), *sum = NULL, *pat, *fp = NULL, *x;
+	const char *pid = busiest_patient(patients);
+	pp_store_resource row = {0};
+	int64_t rowid;
+	size_t i;
+
+	(void)state;
+	assert_non_null(pid);
+	json_array_foreach(patients, i, x)
+		if (!strcmp(json_string_value(json_object_get(x, "id")), pid))
+			fp = x;
+	rowid = patient_row(pid);
+	assert_int_equal(pp_store_resource_get(st, rowid, &row), 0);
+	assert_int_equal(pp_fhir_summary(st, cr, rowid, &sum), 0);
+	pat = json_object_get(sum, "patient");
+	assert_string_equal(json_string_value(json_object_get(pat, "id")), row.pub_id);
+	assert_string_equal(json_string_value(json_object_get(pat, "mrn")), pid);
+	assert_string_equal(json_string_value(json_object_get(pat, "birth_date")),
+	                    json_string_value(json_object_get(fp, "birthDate")));
+	assert_non_null(strstr(json_string_value(json_object_get(pat, "name")),
+	                       json_string_value(json_object_get(json_array_get(
+		                       json_object_get(fp, "name"), 0), "family"))));
+	assert_non_null(json_string_value(json_object_get(pat, "address")));
+	assert_int_equal(json_array_size(json_object_get(sum, "problems")),
+	                 count_refs("Condition", pid));
+	assert_true(json_array_size(json_object_get(sum, "problems")) > 0);
+	assert_int_equal(json_array_size(json_object_get(sum, "medications")),
+	                 count_refs("MedicationRequest", pid));
+	assert_int_equal(json_array_size(json_object_get(sum, "allergies")),
+	                 count_refs("AllergyIntolerance", pid));
+	assert_int_equal(json_array_size(json_object_get(sum, "immunizations")),
+	                 count_refs("Immunization", pid));
+	assert_int_equal(json_array_size(json_object_get(sum, "encounters")),
+	                 count_refs("Encounter", pid));
+	assert_newest_first(json_object_get(sum, "problems"), "onset");
+	assert_newest_first(json_object_get(sum, "medications"), "authored_on");
+	assert_newest_first(json_object_get(sum, "immunizations"), "date");
+	assert_newest_first(json_object_get(sum, "encounters"), "date");
+	assert_int_equal(json_array_size(json_object_get(sum, "labs")), 0);
+	assert_int_equal(json_array_size(json_object_get(sum, "lab_trends")), 0);
+	/* shape: every key of docs/api.md is present, absent values are null */
+	x = json_array_get(json_object_get(sum, "problems"), 0);
+	assert_non_null(json_object_get(x, "code"));
+	assert_non_null(json_object_get(x, "system"));
+	assert_non_null(json_object_get(x, "clinical_status"));
+	x = json_array_get(json_object_get(sum, "medications"), 0);
+	if (x)
+		assert_non_null(json_object_get(x, "dosage"));
+	/* no logical id leaks into the summary */
+	{
+		char *text = json_dumps(sum, JSON_COMPACT);
+		assert_null(strstr(text, "Patient/"));
+		assert_int_equal(count_refs("Condition", pid) > 0, 1);
+		free(text);
+	}
+	/* failure paths */
+	assert_int_equal(pp_fhir_summary(st, cr, 12345, &x), PP_ENOTFOUND);
+	{
+		pp_store_resource any = {0};
+		char *line = first_line("Condition", 0);
+		json_t *c = json_loads(line, 0, NULL);
+		char lid[128];
+		uint8_t bidx[32];
+		snprintf(lid, sizeof lid, "Condition/%s", json_string_value(json_object_get(c, "id")));
+		assert_int_equal(pp_crypto_blind_index(cr, "fhir-lid", lid, bidx), 0);
+		assert_int_equal(pp_store_resource_find_lid(st, "Condition", bidx, &any), 0);
+		assert_int_equal(pp_fhir_summary(st, cr, any.id, &x), PP_ENOTFOUND);
+		pp_store_resource_clear(&any);
+		json_decref(c);
+		free(line);
+	}
+	pp_store_resource_clear(&row);
+	json_decref(sum);
+	json_decref(patients);
+}
+
+static int count_version(void *ctx, const pp_store_resource *r)
+{
+	long *v = ctx;
+
+	v[0]++;
+	if (r->version == 1)
+		v[1]++;
+	return 0;
+}
+
+static void test_demo_observations(void **state)
+{
+	json_t *patients = fixture_patients(), *sum = NULL, *labs, *vitals, *trends, *x, *pts;
+	int64_t rowid = patient_row(busiest_patient(patients));
+	long generated = 0, again = 0, counts[2] = {0, 0};
+	int64_t nobs = 0;
+	size_t i;
+	int saw_sys = 0, saw_dia = 0, saw_weight = 0, flagged = 0;
+
+	(void)state;
+	assert_int_equal(pp_fhir_demo_observations(st, cr, rowid, 42, &generated), 0);
+	assert_true(generated >= 300);
+	assert_int_equal(pp_store_resource_count(st, "Observation", &nobs), 0);
+	assert_int_equal(nobs, generated);
+	/* deterministic: the same seed stores nothing new and changes nothing */
+	assert_int_equal(pp_fhir_demo_observations(st, cr, rowid, 42, &again), 0);
+	assert_int_equal(again, generated);
+	assert_int_equal(pp_store_resource_each_for_patient(st, rowid, "Observation", count_version,
+	                                                    counts), 0);
+	assert_int_equal(counts[0], generated);
+	assert_int_equal(counts[1], generated);
+
+	assert_int_equal(pp_fhir_summary(st, cr, rowid, &sum), 0);
+	labs = json_object_get(sum, "labs");
+	vitals = json_object_get(sum, "vitals");
+	trends = json_object_get(sum, "lab_trends");
+	assert_int_equal(json_array_size(labs), 13);
+	assert_int_equal(json_array_size(trends), 13);
+	json_array_foreach(labs, i, x) {
+		assert_true(json_is_number(json_object_get(x, "value")));
+		assert_non_null(json_string_value(json_object_get(x, "unit")));
+		assert_non_null(json_string_value(json_object_get(x, "flag")));
+		assert_true(json_is_number(json_object_get(x, "ref_low")) ||
+		            json_is_number(json_object_get(x, "ref_high")));
+		assert_int_equal(strlen(json_string_value(json_object_get(x, "id"))), 32);
+		if (strcmp(json_string_value(json_object_get(x, "flag")), "N") != 0)
+			flagged++;
+	}
+	assert_true(flagged > 0);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(labs, 0), "date")),
+	                    json_string_value(json_object_get(json_array_get(labs, 12), "date")));
+	json_array_foreach(vitals, i, x) {
+		const char *code = json_string_value(json_object_get(x, "code"));
+		saw_sys |= !strcmp(code, "8480-6");
+		saw_dia |= !strcmp(code, "8462-4");
+		saw_weight |= !strcmp(code, "29463-7");
+		assert_true(json_is_number(json_object_get(x, "value")));
+	}
+	assert_true(saw_sys && saw_dia && saw_weight);
+	json_array_foreach(trends, i, x) {
+		size_t k;
+		json_t *pt;
+		const char *prev = "";
+		pts = json_object_get(x, "points");
+		assert_int_equal(json_array_size(pts), 20);
+		json_array_foreach(pts, k, pt) {
+			const char *d = json_string_value(json_object_get(pt, "date"));
+			assert_true(strcmp(prev, d) < 0);   /* oldest first */
+			prev = d;
+		}
+	}
+	/* a stored Observation is valid-looking FHIR R4 */
+	{
+		pp_store_resource r = {0};
+		json_t *o = NULL;
+		const char *pub = json_string_value(json_object_get(json_array_get(labs, 0), "id"));
+		assert_int_equal(pp_store_resource_get_pub(st, "Observation", pub, &r), 0);
+		assert_int_equal(r.patient_id, rowid);
+		assert_int_equal(pp_fhir_resource_load(cr, &r, &o), 0);
+		assert_string_equal(json_string_value(json_object_get(o, "status")), "final");
+		assert_non_null(json_string_value(json_object_get(json_object_get(o, "code"), "text")));
+		assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(
+			json_object_get(o, "code"), "coding"), 0), "system")), "http://loinc.org");
+		assert_string_equal(json_string_value(json_object_get(json_object_get(o,
+			"valueQuantity"), "system")), "http://unitsofmeasure.org");
+		assert_non_null(json_object_get(o, "referenceRange"));
+		assert_non_null(json_object_get(o, "interpretation"));
+		assert_non_null(json_object_get(o, "effectiveDateTime"));
+		assert_non_null(strstr(json_string_value(json_object_get(json_object_get(o, "subject"),
+		                                                         "reference")), "Patient/"));
+		/* tampering: another row id does not open the body */
+		r.id ^= 1;
+		json_decref(o);
+		o = NULL;
+		assert_int_equal(pp_fhir_resource_load(cr, &r, &o), PP_ECRYPTO);
+		assert_null(o);
+		pp_store_resource_clear(&r);
+	}
+	json_decref(sum);
+	/* another seed changes values in place: same rows, new versions */
+	assert_int_equal(pp_fhir_demo_observations(st, cr, rowid, 7, &again), 0);
+	assert_int_equal(pp_store_resource_count(st, "Observation", &nobs), 0);
+	assert_int_equal(nobs, generated);
+	counts[0] = counts[1] = 0;
+	assert_int_equal(pp_store_resource_each_for_patient(st, rowid, "Observation", count_version,
+	                                                    counts), 0);
+	assert_true(counts[1] < generated / 2);
+	/* not a patient */
+	assert_int_equal(pp_fhir_demo_observations(st, cr, 999, 1, &again), PP_ENOTFOUND);
+	json_decref(patients);
+}
+
+/* an interrupted import (here: only the first half of a file got in) completes on re-run */
+static void test_rerun_completes_partial_import(void **state)
+{
+	char path[400], *line;
+	pp_buf b;
+	pp_fhir_import_stats s1 = {0}, s2 = {0};
+	int64_t before = 0, after = 0;
+
+	(void)state;
+	pp_buf_init(&b, 1 << 20);
+	for (int i = 0; i < 10; i++) {
+		json_t *v;
+		char id[64], *text;
+		line = first_line("Immunization", i);
+		v = json_loads(line, 0, NULL);
+		assert_non_null(v);
+		snprintf(id, sizeof id, "partial-%d", i);
+		json_object_set_new(v, "id", json_string(id));
+		text = json_dumps(v, JSON_COMPACT);
+		pp_buf_appendf(&b, "%s\n", text);
+		if (i == 4) {
+			snprintf(path, sizeof path, "%s/partial.ndjson", dir);
+			write_text(path, pp_buf_cstr(&b));
+		}
+		free(text);
+		json_decref(v);
+		free(line);
+	}
+	assert_int_equal(pp_store_resource_count(st, "Immunization", &before), 0);
+	assert_int_equal(pp_fhir_import_file(st, cr, path, NULL, &s1), 0);
+	assert_int_equal(stat_of(&s1, s1.counts, "Immunization"), 5);
+	write_text(path, pp_buf_cstr(&b));
+	pp_buf_free(&b);
+	assert_int_equal(pp_fhir_import_file(st, cr, path, NULL, &s2), 0);
+	assert_int_equal(stat_of(&s2, s2.counts, "Immunization"), 5);
+	assert_int_equal(stat_of(&s2, s2.unchanged, "Immunization"), 5);
+	assert_int_equal(pp_store_resource_count(st, "Immunization", &after), 0);
+	assert_int_equal(after, before + 10);
+}
+
+/* a resource imported before its Patient is linked when it is imported again */
+static void test_late_patient_links_on_reimport(void **state)
+{
+	char cpath[400], ppath[400], lid[64];
+	pp_fhir_import_stats s = {0};
+	pp_store_resource r = {0};
+	uint8_t bidx[32];
+	int64_t pid;
+
+	(void)state;
+	snprintf(cpath, sizeof cpath, "%s/late-cond.ndjson", dir);
+	snprintf(ppath, sizeof ppath, "%s/late-pat.ndjson", dir);
+	write_text(cpath, "{\"resourceType\":\"Condition\",\"id\":\"late-cond-1\","
+	           "\"subject\":{\"reference\":\"Patient/late-pat-1\"}}\n");
+	write_text(ppath, "{\"resourceType\":\"Patient\",\"id\":\"late-pat-1\"}\n");
+	snprintf(lid, sizeof lid, "Condition/late-cond-1");
+	assert_int_equal(pp_crypto_blind_index(cr, "fhir-lid", lid, bidx), 0);
+
+	assert_int_equal(pp_fhir_import_file(st, cr, cpath, NULL, &s), 0);
+	assert_int_equal(pp_store_resource_find_lid(st, "Condition", bidx, &r), 0);
+	assert_int_equal(r.patient_id, 0);
+	pp_store_resource_clear(&r);
+	assert_int_equal(pp_fhir_import_file(st, cr, ppath, NULL, &s), 0);
+	pid = patient_row("late-pat-1");
+	memset(&s, 0, sizeof s);
+	assert_int_equal(pp_fhir_import_file(st, cr, cpath, NULL, &s), 0);
+	assert_int_equal(stat_of(&s, s.counts, "Condition"), 1);
+	assert_int_equal(pp_store_resource_find_lid(st, "Condition", bidx, &r), 0);
+	assert_true(r.patient_id == pid);
+	assert_int_equal(r.version, 1);   /* the resource itself did not change */
+	pp_store_resource_clear(&r);
+}
+
+static int parse_str(const char *s, json_t **v, const char **why)
+{
+	return pp_fhir_parse_resource(s, strlen(s), 10, v, why);
+}
+
+static void test_parse_resource(void **state)
+{
+	json_t *v = NULL;
+	const char *why = NULL;
+	static const struct { const char *in; const char *reason; } cases[] = {
+		{"", "empty"},
+		{"{", "json_invalid"},
+		{"[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]", "json_too_deep"},
+		{"\"x\"", "not_object"},
+		{"{\"id\":\"a\"}", "missing_resource_type"},
+		{"{\"resourceType\":7,\"id\":\"a\"}", "missing_resource_type"},
+		{"{\"resourceType\":\"Bundle\",\"entry\":[]}", "unknown_resource_type"},
+		{"{\"resourceType\":\"Patient\"}", "missing_id"},
+		{"{\"resourceType\":\"Patient\",\"id\":5}", "invalid_id"},
+		{"{\"resourceType\":\"Patient\",\"id\":\"\"}", "invalid_id"},
+		{"{\"resourceType\":\"Patient\",\"id\":\"a/b\"}", "invalid_id"},
+		{"{\"resourceType\":\"Patient\",\"id\":\"a\",\"id\":\"b\"}", "json_invalid"},
+		{"{\"resourceType\":\"Patient\",\"id\":\"a\"} x", "json_invalid"},
+		{"{\"resourceType\":\"Patient\",\"id\":\"a\\u0000\"}", "json_invalid"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		assert_int_equal(pp_fhir_parse_resource(cases[i].in, strlen(cases[i].in), 10, &v, &why),
+		                 PP_EINVAL);
+		assert_null(v);
+		assert_string_equal(why, cases[i].reason);
+	}
+	assert_int_equal(parse_str("{\"resourceType\":\"Observation\",\"id\":\"a-1.b\"}", &v, &why),
+	                 0);
+	assert_non_null(v);
+	json_decref(v);
+	/* depth is exact: 10 levels pass, 11 do not */
+	assert_int_equal(parse_str("{\"resourceType\":\"Patient\",\"id\":\"a\","
+	                           "\"x\":[[[[[[[[[]]]]]]]]]}", &v, &why), 0);
+	json_decref(v);
+	assert_int_equal(parse_str("{\"resourceType\":\"Patient\",\"id\":\"a\","
+	                           "\"x\":[[[[[[[[[[]]]]]]]]]]}", &v, &why), PP_EINVAL);
+	assert_string_equal(why, "json_too_deep");
+}
+
+static void test_store_failure_paths(void **state)
+{
+	pp_store_resource r = {0}, got = {0};
+	uint8_t body[4] = {1, 2, 3, 4};
+	pp_fhir_import_stats s = {0};
+	char missing[400];
+
+	(void)state;
+	/* a second row under an existing (type, lid) but another id is refused */
+	assert_int_equal(pp_store_resource_find_lid(st, "Condition", (uint8_t[32]){0}, &got),
+	                 PP_ENOTFOUND);
+	r.id = pp_store_new_id();
+	snprintf(r.type, sizeof r.type, "Condition");
+	memset(r.lid_bidx, 0xab, 32);
+	snprintf(r.pub_id, sizeof r.pub_id, "fixedpubid0000000000000000000001");
+	r.body = body;
+	r.body_len = sizeof body;
+	r.version = 1;
+	assert_int_equal(pp_store_resource_put(st, &r), 0);
+	r.id = pp_store_new_id();
+	snprintf(r.pub_id, sizeof r.pub_id, "fixedpubid0000000000000000000002");
+	assert_int_equal(pp_store_resource_put(st, &r), PP_EEXISTS);
+	/* a patient_id that is not a row is refused by the foreign key */
+	memset(r.lid_bidx, 0xac, 32);
+	r.patient_id = 77;
+	assert_int_not_equal(pp_store_resource_put(st, &r), 0);
+	r.body = NULL;
+	assert_int_equal(pp_store_resource_put(st, &r), PP_EINVAL);
+	assert_int_equal(pp_store_resource_get(st, 1, &got), PP_ENOTFOUND);
+	assert_int_equal(pp_store_resource_get_pub(st, "Condition", "nope", &got), PP_ENOTFOUND);
+	assert_int_equal(pp_store_resource_get_pub(st, "Condition",
+	                                           "fixedpubid0000000000000000000001", &got), 0);
+	assert_int_equal(got.body_len, 4);
+	pp_store_resource_clear(&got);
+	pp_store_resource_clear(NULL);
+	/* a missing file is an error, not a silent success */
+	snprintf(missing, sizeof missing, "%s/does-not-exist.ndjson", dir);
+	assert_int_equal(pp_fhir_import_file(st, cr, missing, NULL, &s), PP_ENOTFOUND);
+	assert_int_equal(pp_fhir_import_file(st, NULL, missing, NULL, &s), PP_EINVAL);
+	assert_int_equal(pp_fhir_resource_load(cr, NULL, &(json_t *){NULL}), PP_EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_resource),
+		cmocka_unit_test(test_fixture_import_counts),
+		cmocka_unit_test(test_fixture_references_resolve),
+		cmocka_unit_test(test_reimport_is_idempotent),
+		cmocka_unit_test(test_malformed_lines),
+		cmocka_unit_test(test_bundle_file),
+		cmocka_unit_test(test_changed_resource_bumps_version),
+		cmocka_unit_test(test_summary_for_fixture_patient),
+		cmocka_unit_test(test_demo_observations),
+		/* these add resources to fixture patients: after the summary counts */
+		cmocka_unit_test(test_rerun_completes_partial_import),
+		cmocka_unit_test(test_late_patient_links_on_reimport),
+		cmocka_unit_test(test_store_failure_paths),
+		cmocka_unit_test(test_no_phi_in_database_files),
+	};
+
+	pp_log_set_level(PP_LOG_WARN);
+	return cmocka_run_group_tests_name("fhir", tests, group_setup, group_teardown);
+}
