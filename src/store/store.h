@@ -96,6 +96,10 @@ int pp_store_user_set_mfa(pp_store *st, int64_t id, const uint8_t *secret_enc, s
 /* compare-and-set of the last TOTP step: succeeds only when step > stored step */
 int pp_store_user_mfa_advance(pp_store *st, int64_t id, int64_t step);
 int pp_store_user_set_lock(pp_store *st, int64_t id, int failed_count, int64_t locked_until_ms);
+/* atomically counts one failed authentication; when the count reaches threshold the account is
+ * locked until lock_until_ms and the count restarts at 0. Returns the new values. */
+int pp_store_user_record_failure(pp_store *st, int64_t id, int threshold, int64_t lock_until_ms,
+                                 int *failed_count, int64_t *locked_until_ms);
 int pp_store_user_set_status(pp_store *st, int64_t id, const char *status);
 
 int pp_store_recovery_replace(pp_store *st, int64_t user_id, const uint8_t (*hashes)[32],
