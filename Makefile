@@ -60,9 +60,17 @@ $(BUILD)/obj/tests/%.o: tests/unit/%.c $(wildcard src/*/*.h)
 define unit_rule
 $(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/test_$(1).o $(foreach d,$(DEPS_$(1)),$(call objs_of,$(d))) $(if $(filter http portal,$(1)),$(BUILD)/obj/gen/web_assets.o)
 	@mkdir -p $$(dir $$@)
-	$(CC) $(LDFLAGS_ALL) -o $$@ $$^ $(LIBS) -lcmocka
+	$(CC) $(LDFLAGS_ALL) -o $$@ $$^ $(LIBS) -lcmocka $(if $(filter http,$(1)),-lcurl)
 endef
 $(foreach m,$(MODULES),$(eval $(call unit_rule,$(m))))
+
+# benchmarks: bench/<name>.c linked with the modules it exercises (run by scripts/bench.sh)
+$(BUILD)/obj/bench/%.o: bench/%.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+$(BUILD)/bench/audit_bench: $(BUILD)/obj/bench/audit_bench.o $(foreach d,$(DEPS_audit),$(call objs_of,$(d)))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do $$t; done

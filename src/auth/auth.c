@@ -369,6 +369,7 @@ int pp_auth_login(pp_auth *a, const char *username, const char *password, const 
 	enum pp_session_state state;
 
 	memset(&u, 0, sizeof u);
+	memset(bidx, 0, sizeof bidx);
 	if (user_id)
 		*user_id = 0;
 	if (retry_after_s)
@@ -403,8 +404,11 @@ int pp_auth_login(pp_auth *a, const char *username, const char *password, const 
 	}
 	now = pp_clock_now_ms();
 	if (!found) {
+		/* an unknown name fails and locks exactly like an account would, so "locked" does
+		 * not reveal that an account exists */
 		pp_auth_throttle_fail(a->thr, ip, now);
-		ret = PP_EAUTH;
+		pp_auth_throttle_fail_key(a->ghosts, bidx, now);
+		ret = pp_auth_throttle_check_key(a->ghosts, bidx, now, &retry) < 0 ? PP_ELOCKED : PP_EAUTH;
 		goto out;
 	}
 	if (user_id)
@@ -485,6 +489,9 @@ int pp_auth_open(pp_auth **out, const pp_config *cfg, struct pp_store *st, struc
 	if ((ret = pp_auth_throttle_new(&a->thr, THROTTLE_CAPACITY, cfg->auth_ip_max_failures,
 	                                cfg->auth_ip_window_s)) < 0)
 		goto out;
+	if ((ret = pp_auth_throttle_new(&a->ghosts, THROTTLE_CAPACITY, cfg->auth_lockout_threshold,
+	                                cfg->auth_lockout_seconds)) < 0)
+		goto out;
 	/* the dummy hash has the configured cost and a password nobody knows */
 	ret = PP_ECRYPTO;
 	if (pp_random(rnd, sizeof rnd) != 0)
@@ -502,6 +509,7 @@ out:
 	if (a) {
 		pp_auth_pool_free(a->pool);
 		pp_auth_throttle_free(a->thr);
+		pp_auth_throttle_free(a->ghosts);
 		free(a);
 	}
 	if (oath)
@@ -515,6 +523,7 @@ void pp_auth_close(pp_auth *a)
 		return;
 	pp_auth_pool_free(a->pool);
 	pp_auth_throttle_free(a->thr);
+	pp_auth_throttle_free(a->ghosts);
 	oath_done();
 	pp_wipe(a, sizeof *a);
 	free(a);

@@ -42,6 +42,10 @@ void pp_auth_throttle_free(pp_auth_throttle *t);
 int pp_auth_throttle_check(pp_auth_throttle *t, const char *ip, int64_t now_ms,
                            int *retry_after_s);
 void pp_auth_throttle_fail(pp_auth_throttle *t, const char *ip, int64_t now_ms);
+/* the same table keyed by 16 opaque bytes (used for unknown usernames' blind indexes) */
+int pp_auth_throttle_check_key(pp_auth_throttle *t, const uint8_t key[16], int64_t now_ms,
+                               int *retry_after_s);
+void pp_auth_throttle_fail_key(pp_auth_throttle *t, const uint8_t key[16], int64_t now_ms);
 size_t pp_auth_throttle_count(pp_auth_throttle *t);   /* entries held (tests) */
 
 /* ---- the module state ---- */
@@ -51,6 +55,7 @@ struct pp_auth {
 	struct pp_crypto *c;
 	pp_auth_pool *pool;
 	pp_auth_throttle *thr;
+	pp_auth_throttle *ghosts;   /* unknown usernames "lock" like real ones: no enumeration */
 	char dummy_hash[PP_AUTH_HASH_MAX];   /* verified for unknown users: same cost, no answer */
 };
 

@@ -105,12 +105,31 @@ int pp_auth_throttle_check(pp_auth_throttle *t, const char *ip, int64_t now_ms,
                            int *retry_after_s)
 {
 	uint8_t key[16];
-	entry *e;
-	int ret = 0;
 
 	if (!t || !ip)
 		return 0;
 	ip_key(ip, key);
+	return pp_auth_throttle_check_key(t, key, now_ms, retry_after_s);
+}
+
+void pp_auth_throttle_fail(pp_auth_throttle *t, const char *ip, int64_t now_ms)
+{
+	uint8_t key[16];
+
+	if (!t || !ip)
+		return;
+	ip_key(ip, key);
+	pp_auth_throttle_fail_key(t, key, now_ms);
+}
+
+int pp_auth_throttle_check_key(pp_auth_throttle *t, const uint8_t key[16], int64_t now_ms,
+                               int *retry_after_s)
+{
+	entry *e;
+	int ret = 0;
+
+	if (!t)
+		return 0;
 	pthread_mutex_lock(&t->lock);
 	e = *find(t, key);
 	if (e && !expired(t, e, now_ms) && e->failures >= t->max_failures) {
@@ -123,14 +142,12 @@ int pp_auth_throttle_check(pp_auth_throttle *t, const char *ip, int64_t now_ms,
 	return ret;
 }
 
-void pp_auth_throttle_fail(pp_auth_throttle *t, const char *ip, int64_t now_ms)
+void pp_auth_throttle_fail_key(pp_auth_throttle *t, const uint8_t key[16], int64_t now_ms)
 {
-	uint8_t key[16];
 	entry **pp, *e;
 
-	if (!t || !ip)
+	if (!t)
 		return;
-	ip_key(ip, key);
 	pthread_mutex_lock(&t->lock);
 	pp = find(t, key);
 	e = *pp;

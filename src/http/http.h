@@ -22,6 +22,11 @@ const char *pp_http_method(const pp_http_request *r);
 const char *pp_http_path(const pp_http_request *r);            /* without the query string */
 const char *pp_http_header(const pp_http_request *r, const char *name);
 const char *pp_http_query(const pp_http_request *r, const char *name);
+/* Cookie convention: the portal's cookies always carry the "__Host-" prefix (Secure, Path=/, no
+ * Domain: the browser guarantees they were set by this origin over HTTPS). pp_http_set_cookie(r,
+ * "pp_session", ...) sends "__Host-pp_session", and pp_http_cookie(r, "pp_session") reads only
+ * "__Host-pp_session"; an unprefixed "pp_session" cookie (which a sibling subdomain or a plain-HTTP
+ * page could plant) is ignored. Values are percent-decoded; malformed pairs are skipped. */
 const char *pp_http_cookie(const pp_http_request *r, const char *name);
 const char *pp_http_param(const pp_http_request *r, const char *name); /* route ":name" */
 const char *pp_http_body(const pp_http_request *r, size_t *len);
@@ -37,7 +42,9 @@ int pp_http_set_header(pp_http_request *r, const char *name, const char *value);
 int pp_http_body_set(pp_http_request *r, const char *content_type, const void *data, size_t len);
 /* marks the response as carrying PHI: Cache-Control: no-store, Pragma: no-cache */
 void pp_http_mark_phi(pp_http_request *r);
-/* Set-Cookie: __Host-<name>=value; Path=/; Secure; HttpOnly; SameSite=Strict[; Max-Age=] */
+/* Set-Cookie: __Host-<name>=value; Path=/; Secure; HttpOnly; SameSite=Strict[; Max-Age=]
+ * max_age_s < 0: a session cookie (no Max-Age); 0 deletes the cookie. The value must consist of
+ * cookie-octets (no spaces, quotes, commas, semicolons, backslashes): PP_EINVAL otherwise. */
 int pp_http_set_cookie(pp_http_request *r, const char *name, const char *value, int max_age_s);
 /* {"error":{"code":code,"message":message}} with the given status */
 int pp_http_error(pp_http_request *r, int status, const char *code, const char *message);
@@ -50,14 +57,22 @@ enum pp_http_route_flags {
 	PP_HTTP_STATE_CHANGING = 1,   /* documented: handler checks CSRF via its own session logic */
 };
 
+/* Also blocks SIGINT and SIGTERM in the calling thread, so that the server's own threads (created
+ * later, inheriting the mask) are never interrupted by them; pp_http_server_wait unblocks them
+ * in the waiting thread only. */
 int pp_http_server_new(pp_http_server **out, const pp_config *cfg, void *app);
 /* pattern: exact segments and ":name" segments, e.g. "/api/v1/patients/:id/summary";
- * a trailing "*" matches any rest ("/static/*"). */
+ * a trailing "*" segment matches any rest, including nothing ("/static" followed by "/" and "*");
+ * pp_http_param(r, "*") gives that rest as received (still percent-encoded). Parameters are
+ * percent-decoded and never empty. The most specific pattern wins (exact over ":name" over "*"),
+ * a GET route also answers HEAD. Routes are added before pp_http_server_start. */
 int pp_http_route(pp_http_server *s, const char *method, const char *pattern, pp_http_handler h,
                   void *route_data);
 /* starts listening (TLS cert/key from config). */
 int pp_http_server_start(pp_http_server *s);
-/* blocks until SIGINT/SIGTERM, then stops */
+/* blocks until SIGINT/SIGTERM (whichever thread receives it), then stops: no new connections,
+ * queued and running handlers finish, their responses go out (bounded wait), then the listener
+ * closes. One waiter per process. */
 void pp_http_server_wait(pp_http_server *s);
 void pp_http_server_free(pp_http_server *s);
 

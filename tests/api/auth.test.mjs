@@ -140,6 +140,11 @@ test('lockout after repeated failures, even with the right password; uniform for
   assert.equal(r.json.error.code, 'locked');
   assert.ok(Number(r.headers['retry-after']) > 0);
   assert.equal(c.cookies.size, 0);
+  // an unknown username answers exactly the same way: "locked" reveals nothing
+  const ghost = [];
+  for (let i = 0; i < 4; i++) ghost.push(await c.post('/api/v1/auth/login', { username: 'no.such.person', password: 'not the password!' }));
+  assert.deepEqual(ghost.map((g) => g.status), [401, 401, 429, 429]);
+  assert.deepEqual(ghost[3].json, r.json);
 });
 
 test('staff accounts must enrol MFA too', async () => {

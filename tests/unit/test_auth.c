@@ -308,6 +308,27 @@ static void test_login_uniform_failure(void **state)
 	assert_int_equal(login(f, USER, GOOD_PW, NULL, NULL, NULL, NULL, NULL), PP_EAUTH);
 }
 
+/* an unknown username "locks" after the same number of failures as a real account, so the
+ * locked answer does not reveal which names exist */
+static void test_unknown_user_locks_like_real(void **state)
+{
+	fx *f = *state;
+	int retry = 0;
+
+	f->cfg.auth_lockout_threshold = 3;
+	f->cfg.auth_ip_max_failures = 1000;
+	reopen(f);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(login(f, "ghost.user", "some password here", "198.51.100.1", NULL, NULL,
+		                       NULL, NULL), PP_EAUTH);
+	assert_int_equal(login(f, "ghost.user", "some password here", "198.51.100.1", NULL, NULL,
+	                       NULL, &retry), PP_ELOCKED);
+	assert_true(retry > 0);
+	/* names are independent */
+	assert_int_equal(login(f, "other.ghost", "some password here", "198.51.100.1", NULL, NULL,
+	                       NULL, NULL), PP_EAUTH);
+}
+
 static void test_lockout(void **state)
 {
 	fx *f = *state;
@@ -363,11 +384,11 @@ static void test_ip_throttle(void **state)
 	/* other sources are not affected, and the account itself is not locked */
 	assert_int_equal(login(f, USER, GOOD_PW, "203.0.113.8", NULL, NULL, NULL, NULL), 0);
 	/* IPv6: one /64 is one source */
-	assert_int_equal(login(f, "u1", "some password here", "2001:db8:1:2::1", NULL, NULL, NULL,
+	assert_int_equal(login(f, "u3", "some password here", "2001:db8:1:2::1", NULL, NULL, NULL,
 	                       NULL), PP_EAUTH);
-	assert_int_equal(login(f, "u1", "some password here", "2001:db8:1:2::2", NULL, NULL, NULL,
+	assert_int_equal(login(f, "u4", "some password here", "2001:db8:1:2::2", NULL, NULL, NULL,
 	                       NULL), PP_EAUTH);
-	assert_int_equal(login(f, "u1", "some password here", "2001:db8:1:2:ffff::3", NULL, NULL,
+	assert_int_equal(login(f, "u5", "some password here", "2001:db8:1:2:ffff::3", NULL, NULL,
 	                       NULL, NULL), PP_EAUTH);
 	assert_int_equal(login(f, USER, GOOD_PW, "2001:db8:1:2::9", NULL, NULL, NULL, NULL),
 	                 PP_ELOCKED);
@@ -812,6 +833,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_login_ok, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_login_uniform_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lockout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_user_locks_like_real, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ip_throttle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_totp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mfa_failures_survive_relogin, setup, teardown),

@@ -1,0 +1,828 @@
+/* The HTTPS server: libmicrohttpd callbacks, the worker pool that runs handlers, response
+ * assembly with the security headers, the access log and the plain-HTTP redirect listener.
+ *
+ * Request life cycle (per MHD request):
+ *   on_uri        creates the pp_http_request (con_cls), request id, raw path and query
+ *   on_access #1  (NEW) copies method, path, headers; checks Content-Length and the query
+ *   on_access #n  (READING) appends body chunks up to the cap
+ *   on_access end (READING, no more data) routes; static assets and errors are answered at once;
+ *                 a route is handed to the worker queue with the connection suspended (RUNNING)
+ *   worker        runs the handler, stores the response (DONE), resumes the connection; it does
+ *                 not touch the request after MHD_resume_connection
+ *   on_access     (DONE) queues the stored response (SENT)
+ *   on_completed  writes the access log line and frees the request
+ * A suspended connection is never closed by MHD, so the request outlives the worker's use of it.
+ * Shutdown drains the worker queue (every suspended connection gets resumed) before
+ * MHD_stop_daemon, which must not see suspended connections.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include "http/http_internal.h"
+#include "http/web_assets.h"
+
+#define CERT_FILE_LIMIT (1024 * 1024)
+
+static const char CSP[] =
+	"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+static const char PERMISSIONS[] = "camera=(), microphone=(), geolocation=()";
+
+struct pp_http_server {
+	pp_config cfg;
+	void *app;
+	pp_http_router *router;
+	struct MHD_Daemon *d;
+	struct MHD_Daemon *redir;
+	char *cert_pem;
+	size_t cert_len;
+	char *key_pem;
+	size_t key_len;
+	char hsts[80];
+	char public_url[256];
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pp_http_request **queue;
+	size_t qmax, qhead, qlen;
+	bool accepting;
+	bool started;
+	pthread_t *workers;
+	int nworkers;
+	long active;                 /* requests between on_uri and on_completed (under mu) */
+};
+
+#define DRAIN_MS 3000               /* how long stop waits for in-flight requests to finish */
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void block_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/* ---- responses ---- */
+
+static const char *cache_control_of(const pp_http_request *r, int *skip_handler_cc)
+{
+	const char *handler_cc = NULL;
+	*skip_handler_cc = -1;
+	for (int i = 0; i < r->nresp_headers; i++) {
+		if (strcasecmp(r->resp_headers[i].key, "Cache-Control") == 0) {
+			handler_cc = r->resp_headers[i].value;
+			*skip_handler_cc = i;
+		}
+	}
+	if (r->is_asset)
+		return "no-cache";
+	if (r->phi || !r->path || strncmp(r->path, "/api/", 5) == 0)
+		return "no-store";
+	/* other routes may choose (e.g. a public discovery document); the default is no-store */
+	return handler_cc ? handler_cc : "no-store";
+}
+
+/* builds the MHD response from r and queues it; the connection is closed when this fails */
+static enum MHD_Result queue_response(pp_http_server *s, pp_http_request *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret = MHD_NO;
+	const char *cc;
+	int skip_cc;
+	bool ok = true;
+	size_t len;
+
+	if (r->status < 100 || r->status > 599)
+		pp_http_error_from_code(r, -1000);
+	if (r->static_body) {
+		len = r->static_len;
+		resp = MHD_create_response_from_buffer(len, (void *)r->static_body,
+		                                       MHD_RESPMEM_PERSISTENT);
+	} else {
+		len = r->resp_body.len;
+		resp = MHD_create_response_from_buffer(len, len ? r->resp_body.data : (void *)"",
+		                                       MHD_RESPMEM_MUST_COPY);
+	}
+	if (!resp)
+		goto out;
+	cc = cache_control_of(r, &skip_cc);
+	ok = ok && MHD_add_response_header(resp, "Strict-Transport-Security", s->hsts) == MHD_YES;
+	ok = ok && MHD_add_response_header(resp, "Content-Security-Policy", CSP) == MHD_YES;
+	ok = ok && MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES;
+	ok = ok && MHD_add_response_header(resp, "Referrer-Policy", "no-referrer") == MHD_YES;
+	ok = ok && MHD_add_response_header(resp, "X-Frame-Options", "DENY") == MHD_YES;
+	ok = ok && MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin") == MHD_YES;
+	ok = ok && MHD_add_response_header(resp, "Permissions-Policy", PERMISSIONS) == MHD_YES;
+	ok = ok && MHD_add_response_header(resp, "X-Request-Id", r->request_id) == MHD_YES;
+	ok = ok && MHD_add_response_header(resp, "Cache-Control", cc) == MHD_YES;
+	if (r->phi)
+		ok = ok && MHD_add_response_header(resp, "Pragma", "no-cache") == MHD_YES;
+	if (r->content_type)
+		ok = ok && MHD_add_response_header(resp, "Content-Type", r->content_type) == MHD_YES;
+	for (int i = 0; i < r->nresp_headers; i++)
+		if (i != skip_cc)
+			ok = ok && MHD_add_response_header(resp, r->resp_headers[i].key,
+			                                   r->resp_headers[i].value) == MHD_YES;
+	for (int i = 0; i < r->nset_cookies; i++)
+		ok = ok && MHD_add_response_header(resp, "Set-Cookie", r->set_cookies[i]) == MHD_YES;
+	if (!ok) {
+		pp_log_error("http: could not assemble response headers rid=%s", r->request_id);
+		goto out;
+	}
+	ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+	r->bytes_out = strcmp(pp_http_method(r), "HEAD") == 0 ? 0 : len;
+out:
+	r->state = PP_HTTP_ST_SENT;
+	if (resp)
+		MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result respond_error(pp_http_server *s, pp_http_request *r, int status,
+                                     const char *code, const char *message)
+{
+	pp_http_response_reset(r);
+	if (pp_http_error(r, status, code, message) < 0)
+		return MHD_NO;
+	return queue_response(s, r);
+}
+
+/* ---- worker pool ---- */
+
+static void run_handler(pp_http_server *s, pp_http_request *r)
+{
+	pp_http_handler h = pp_http_route_handler(r->match.route);
+	int rc = h(s->app, r);
+	if (rc < 0) {
+		pp_http_error_from_code(r, rc);
+	} else if (!r->status) {
+		if (r->resp_body_set) {
+			r->status = 200;
+		} else {
+			pp_log_warn("http: handler for %s set no response rid=%s", r->log_route,
+			            r->request_id);
+			pp_http_error_from_code(r, -1000);
+		}
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	pp_http_server *s = arg;
+	for (;;) {
+		pp_http_request *r;
+		struct MHD_Connection *c;
+		pthread_mutex_lock(&s->mu);
+		while (s->qlen == 0 && s->accepting)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->qlen == 0) {            /* stopping and drained */
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+		r = s->queue[s->qhead];
+		s->qhead = (s->qhead + 1) % s->qmax;
+		s->qlen--;
+		pthread_mutex_unlock(&s->mu);
+
+		run_handler(s, r);
+		c = r->conn;
+		r->state = PP_HTTP_ST_DONE;
+		/* from here on the request belongs to MHD again (its mutex orders our writes) */
+		MHD_resume_connection(c);
+	}
+	return NULL;
+}
+
+static enum MHD_Result dispatch(pp_http_server *s, pp_http_request *r)
+{
+	pthread_mutex_lock(&s->mu);
+	if (!s->accepting || s->qlen >= s->qmax) {
+		pthread_mutex_unlock(&s->mu);
+		pp_http_response_reset(r);
+		pp_http_error(r, 503, "busy", "The server is busy; try again.");
+		pp_http_set_header(r, "Retry-After", "1");
+		return queue_response(s, r);
+	}
+	r->state = PP_HTTP_ST_RUNNING;
+	/* suspend before a worker can see the request, so its resume always follows the suspend */
+	MHD_suspend_connection(r->conn);
+	s->queue[(s->qhead + s->qlen) % s->qmax] = r;
+	s->qlen++;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return MHD_YES;
+}
+
+/* ---- routing and static assets ---- */
+
+static const pp_web_asset *asset_find(const char *path)
+{
+	if (strcmp(path, "/") == 0)
+		path = "/index.html";
+	for (const pp_web_asset *a = pp_web_assets; a->path; a++)
+		if (strcmp(a->path, path) == 0)
+			return a;
+	return NULL;
+}
+
+static enum MHD_Result route(pp_http_server *s, pp_http_request *r)
+{
+	size_t cap;
+	int rc;
+	const pp_web_asset *a;
+	bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+
+	cap = 2 * (strlen(r->raw_path) + 1);
+	r->match_buf = pp_http_req_alloc(r, cap);
+	if (!r->match_buf)
+		return MHD_NO;
+	rc = pp_http_router_match(s->router, r->method, r->raw_path, r->match_buf, cap, &r->match);
+	if (rc < 0)
+		return respond_error(s, r, 400, "bad_request", "The request path is malformed.");
+	if (rc == PP_HTTP_MATCH_OK) {
+		r->log_route = pp_http_route_pattern(r->match.route);
+		return dispatch(s, r);
+	}
+	if (rc == PP_HTTP_MATCH_METHOD) {
+		char allow[sizeof(r->match.allow)];
+		memcpy(allow, r->match.allow, sizeof(allow));
+		pp_http_response_reset(r);
+		pp_http_error(r, 405, "method_not_allowed", "Method not allowed.");
+		pp_http_set_header(r, "Allow", allow);
+		return queue_response(s, r);
+	}
+	a = strncmp(r->path, "/api/", 5) == 0 ? NULL : asset_find(r->path);
+	if (a && get) {
+		r->log_route = a->path;   /* asset names are fixed at build time, never PHI */
+		r->is_asset = true;
+		r->status = 200;
+		r->content_type = (char *)a->content_type;
+		r->static_body = a->data;
+		r->static_len = a->len;
+		return queue_response(s, r);
+	}
+	if (a) {
+		pp_http_response_reset(r);
+		pp_http_error(r, 405, "method_not_allowed", "Method not allowed.");
+		pp_http_set_header(r, "Allow", "GET, HEAD");
+		return queue_response(s, r);
+	}
+	return respond_error(s, r, 404, "not_found", "Not found.");
+}
+
+/* ---- MHD callbacks ---- */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	pp_http_server *s = cls;
+	pp_http_request *r = NULL;
+	const union MHD_ConnectionInfo *ci;
+	unsigned char rid[16];
+	const char *q;
+
+	if (pp_http_request_new(&r, s, (size_t)s->cfg.limits_max_body_bytes) < 0)
+		return NULL;
+	r->t_start_us = mono_us();
+	if (pp_random(rid, sizeof(rid)) < 0) {
+		pp_http_request_free(r);
+		return NULL;
+	}
+	pp_hex_encode(rid, sizeof(rid), r->request_id);
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			          r->client_ip, sizeof(r->client_ip));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			          r->client_ip, sizeof(r->client_ip));
+	}
+	uri = uri ? uri : "";
+	q = strchr(uri, '?');
+	r->raw_path = pp_http_req_strndup(r, uri, q ? (size_t)(q - uri) : strlen(uri));
+	if (q)
+		r->query_raw = pp_http_req_strdup(r, q + 1);
+	if (!r->raw_path || (q && !r->query_raw)) {
+		pp_http_request_free(r);
+		return NULL;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->active++;
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static enum MHD_Result copy_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+	pp_http_request *r = cls;
+	(void)kind;
+	if (!key || r->nheaders >= 256)
+		return MHD_NO;
+	r->headers[r->nheaders].key = pp_http_req_strdup(r, key);
+	r->headers[r->nheaders].value = pp_http_req_strdup(r, value ? value : "");
+	if (!r->headers[r->nheaders].key || !r->headers[r->nheaders].value)
+		return MHD_NO;
+	r->nheaders++;
+	return MHD_YES;
+}
+
+/* first call: headers are complete, no body yet */
+static enum MHD_Result on_request_start(pp_http_server *s, pp_http_request *r,
+                                        struct MHD_Connection *c, const char *url,
+                                        const char *method)
+{
+	int n, rc;
+	const char *v;
+	r->conn = c;
+	r->method = pp_http_req_strdup(r, method);
+	r->path = pp_http_req_strdup(r, url);
+	if (!r->method || !r->path)
+		return MHD_NO;
+	r->state = PP_HTTP_ST_READING;
+
+	n = MHD_get_connection_values(c, MHD_HEADER_KIND, NULL, NULL);
+	if (n > 256)
+		return respond_error(s, r, 431, "headers_too_large", "Too many header fields.");
+	r->headers = pp_http_req_alloc(r, sizeof(pp_http_kv) * (size_t)(n > 0 ? n : 1));
+	if (!r->headers)
+		return MHD_NO;
+	MHD_get_connection_values(c, MHD_HEADER_KIND, copy_header, r);
+	if (r->nheaders != n)
+		return MHD_NO;
+	v = pp_http_header(r, "User-Agent");
+	if (v)
+		r->user_agent = pp_http_req_strndup(r, v, strnlen(v, PP_HTTP_UA_MAX));
+	if (!r->user_agent)
+		return MHD_NO;
+
+	v = pp_http_header(r, "Content-Length");
+	if (v) {
+		char *end;
+		unsigned long long cl;
+		errno = 0;
+		cl = strtoull(v, &end, 10);
+		if (errno || end == v || *end)
+			return respond_error(s, r, 400, "bad_request", "Bad Content-Length.");
+		if (cl > (unsigned long long)s->cfg.limits_max_body_bytes)
+			return respond_error(s, r, 413, "too_large", "The request body is too large.");
+	}
+	rc = pp_http_request_parse_inputs(r, s->cfg.limits_max_query_params);
+	if (rc == PP_ETOOBIG && r->query_err)
+		return respond_error(s, r, 400, "too_many_parameters", "Too many query parameters.");
+	if (rc == PP_ETOOBIG)
+		return respond_error(s, r, 400, "too_many_cookies", "Too many cookies.");
+	if (rc == PP_ENOMEM)
+		return MHD_NO;
+	if (rc < 0)
+		return respond_error(s, r, 400, "bad_request", "The query string is malformed.");
+	return MHD_YES;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
+{
+	pp_http_server *s = cls;
+	pp_http_request *r = *con_cls;
+	(void)version;
+	if (!r)
+		return MHD_NO;   /* on_uri could not allocate: drop the connection */
+	switch (r->state) {
+	case PP_HTTP_ST_NEW:
+		return on_request_start(s, r, c, url, method);
+	case PP_HTTP_ST_READING:
+		if (*upload_data_size) {
+			if (!r->body_too_big &&
+			    pp_buf_append(&r->body, upload_data, *upload_data_size) < 0) {
+				r->body_too_big = true;
+				pp_buf_free(&r->body);
+				pp_buf_init(&r->body, 0);
+			}
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		if (r->body_too_big)
+			return respond_error(s, r, 413, "too_large", "The request body is too large.");
+		return route(s, r);
+	case PP_HTTP_ST_RUNNING:
+		return MHD_YES;
+	case PP_HTTP_ST_DONE:
+		return queue_response(s, r);
+	case PP_HTTP_ST_SENT:
+		*upload_data_size = 0;   /* answered early (413, 400): the rest of the body is dropped */
+		return MHD_YES;
+	}
+	return MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	pp_http_server *s = cls;
+	pp_http_request *r = *con_cls;
+	(void)c;
+	if (!r)
+		return;
+	/* method, route pattern (never the raw path, query, cookies or body), status, bytes, ms */
+	pp_log_info("http method=%s route=%s status=%d bytes=%zu ms=%lld rid=%s%s",
+	            r->method ? r->method : "-", r->log_route,
+	            r->state == PP_HTTP_ST_SENT ? r->status : 0, r->bytes_out,
+	            (long long)((mono_us() - r->t_start_us) / 1000), r->request_id,
+	            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" :
+	            toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? " end=timeout" :
+	            toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? " end=shutdown" : " end=error");
+	pp_http_request_free(r);
+	*con_cls = NULL;
+	pthread_mutex_lock(&s->mu);
+	s->active--;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+__attribute__((format(printf, 2, 0)))
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	pp_log_warn("http(mhd): %s", msg);
+}
+
+/* the plain-HTTP listener: every request gets 308 to the HTTPS origin and nothing else */
+static bool redirect_path_ok(const char *p)
+{
+	if (!p || p[0] != '/' || strlen(p) > 1024)
+		return false;
+	for (; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      strchr("/-._~", *p)))
+			return false;
+	return true;
+}
+
+static enum MHD_Result on_redirect(void *cls, struct MHD_Connection *c, const char *url,
+                                   const char *method, const char *version,
+                                   const char *upload_data, size_t *upload_data_size,
+                                   void **con_cls)
+{
+	pp_http_server *s = cls;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char loc[1400];
+	int n;
+	(void)method;
+	(void)version;
+	(void)upload_data;
+	if (*con_cls) {        /* already answered; drop any body */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	*con_cls = s;
+	n = snprintf(loc, sizeof(loc), "%s%s", s->public_url, redirect_path_ok(url) ? url : "/");
+	if (n < 0 || (size_t)n >= sizeof(loc))
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	if (MHD_add_response_header(resp, "Location", loc) != MHD_YES ||
+	    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") != MHD_YES ||
+	    MHD_add_response_header(resp, "Cache-Control", "no-store") != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	ret = MHD_queue_response(c, MHD_HTTP_PERMANENT_REDIRECT, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* ---- life cycle ---- */
+
+int pp_http_server_new(pp_http_server **out, const pp_config *cfg, void *app)
+{
+	int rc = PP_ENOMEM;
+	pp_http_server *s = NULL;
+	size_t n;
+	if (!out || !cfg)
+		return PP_EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto out;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->cfg = *cfg;
+	s->app = app;
+	if ((rc = pp_http_router_new(&s->router)) < 0)
+		goto out;
+	snprintf(s->hsts, sizeof(s->hsts), "max-age=%d; includeSubDomains",
+	         cfg->tls_hsts_max_age > 0 ? cfg->tls_hsts_max_age : 0);
+	n = strnlen(cfg->server_public_url, sizeof(cfg->server_public_url));
+	while (n && cfg->server_public_url[n - 1] == '/')
+		n--;
+	if (n >= sizeof(s->public_url)) {
+		rc = PP_ECONFIG;
+		goto out;
+	}
+	memcpy(s->public_url, cfg->server_public_url, n);
+	s->public_url[n] = '\0';
+	s->qmax = (size_t)(cfg->server_workers > 0 ? cfg->server_workers : 1) * PP_HTTP_QUEUE_PER_WORKER;
+	if (s->qmax < 64)
+		s->qmax = 64;
+	/* handlers and the server threads must not take SIGINT/SIGTERM: pp_http_server_wait
+	 * collects them with sigwait. Threads created after this inherit the mask. */
+	block_signals();
+	*out = s;
+	s = NULL;
+	rc = 0;
+out:
+	pp_http_server_free(s);
+	return rc;
+}
+
+int pp_http_route(pp_http_server *s, const char *method, const char *pattern, pp_http_handler h,
+                  void *route_data)
+{
+	if (!s || s->started)
+		return PP_EINVAL;
+	return pp_http_router_add(s->router, method, pattern, h, route_data);
+}
+
+void pp_http_server_set_queue_max(pp_http_server *s, size_t n)
+{
+	if (s && !s->started && n > 0)
+		s->qmax = n;
+}
+
+int pp_http_server_port(const pp_http_server *s)
+{
+	const union MHD_DaemonInfo *di;
+	if (!s || !s->d)
+		return 0;
+	di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+	return di ? di->port : 0;
+}
+
+static int make_addr(const char *bind, int port, struct sockaddr_storage *ss, bool *v6)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+	memset(ss, 0, sizeof(*ss));
+	*v6 = false;
+	if (!*bind)
+		bind = "127.0.0.1";
+	if (inet_pton(AF_INET, bind, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, bind, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		*v6 = true;
+		return 0;
+	}
+	return PP_ECONFIG;
+}
+
+static int read_pem(const pp_config *cfg, const char *rel, char **out, size_t *len)
+{
+	char path[1024];
+	int rc = pp_config_path(cfg, rel, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	rc = pp_file_read(path, CERT_FILE_LIMIT, out, len);
+	if (rc < 0)
+		pp_log_error("http: cannot read TLS file %s: %s", rel, pp_strerror(rc));
+	return rc;
+}
+
+int pp_http_server_start(pp_http_server *s)
+{
+	int rc = PP_EINVAL;
+	struct sockaddr_storage ss;
+	bool v6;
+	unsigned flags, threads;
+	long cores;
+	size_t mem;
+
+	if (!s || s->started)
+		return PP_EINVAL;
+	if (!MHD_is_feature_supported(MHD_FEATURE_TLS) || !MHD_is_feature_supported(MHD_FEATURE_EPOLL))
+		return PP_ECONFIG;
+	if ((rc = make_addr(s->cfg.server_bind, s->cfg.server_port, &ss, &v6)) < 0)
+		goto out;
+	if ((rc = read_pem(&s->cfg, s->cfg.tls_cert_file, &s->cert_pem, &s->cert_len)) < 0 ||
+	    (rc = read_pem(&s->cfg, s->cfg.tls_key_file, &s->key_pem, &s->key_len)) < 0)
+		goto out;
+
+	block_signals();
+	rc = PP_ENOMEM;
+	s->queue = calloc(s->qmax, sizeof(*s->queue));
+	s->nworkers = 0;
+	s->workers = calloc((size_t)(s->cfg.server_workers > 0 ? s->cfg.server_workers : 1),
+	                    sizeof(*s->workers));
+	if (!s->queue || !s->workers)
+		goto out;
+	s->accepting = true;
+	s->started = true;
+	for (int i = 0; i < (s->cfg.server_workers > 0 ? s->cfg.server_workers : 1); i++) {
+		if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0) {
+			rc = PP_ENOMEM;
+			goto out;
+		}
+		s->nworkers++;
+	}
+
+	cores = sysconf(_SC_NPROCESSORS_ONLN);
+	threads = s->cfg.server_threads > 0 ? (unsigned)s->cfg.server_threads
+	                                    : (unsigned)(cores > 0 ? cores : 1);
+	/* the pool holds the read buffer (request line and headers) and the response headers */
+	mem = (size_t)s->cfg.limits_max_header_bytes + 4096;
+	flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	        MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+	s->d = MHD_start_daemon(
+		flags, (uint16_t)s->cfg.server_port, NULL, NULL, on_access, s,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,   /* first, so that every message uses it */
+		MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0u,
+		MHD_OPTION_HTTPS_MEM_KEY, s->key_pem,
+		MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
+		MHD_OPTION_HTTPS_PRIORITIES, pp_http_tls_priorities(s->cfg.tls_min_version),
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->cfg.limits_max_conn_per_ip,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.limits_conn_timeout_s,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_STRICT_FOR_CLIENT, 1,
+		MHD_OPTION_END);
+	if (!s->d) {
+		pp_log_error("http: cannot listen on %s:%d", s->cfg.server_bind, s->cfg.server_port);
+		rc = PP_EIO;
+		goto out;
+	}
+	if (s->cfg.server_redirect_port > 0) {
+		if ((rc = make_addr(s->cfg.server_bind, s->cfg.server_redirect_port, &ss, &v6)) < 0)
+			goto out;
+		s->redir = MHD_start_daemon(
+			MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+				(v6 ? MHD_USE_IPv6 : 0),
+			(uint16_t)s->cfg.server_redirect_port, NULL, NULL, on_redirect, s,
+			MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+			MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+			MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->cfg.limits_max_conn_per_ip,
+			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.limits_conn_timeout_s,
+			MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+			MHD_OPTION_STRICT_FOR_CLIENT, 1,
+			MHD_OPTION_END);
+		if (!s->redir) {
+			pp_log_error("http: cannot listen on %s:%d (redirect)", s->cfg.server_bind,
+			             s->cfg.server_redirect_port);
+			rc = PP_EIO;
+			goto out;
+		}
+	}
+	pp_log_info("http: listening on %s:%d (TLS >= %s, %u I/O threads, %d workers)",
+	            s->cfg.server_bind, pp_http_server_port(s), s->cfg.tls_min_version, threads,
+	            s->nworkers);
+	rc = 0;
+out:
+	if (rc < 0)
+		pp_http_server_stop(s);
+	return rc;
+}
+
+void pp_http_server_stop(pp_http_server *s)
+{
+	MHD_socket lsock = MHD_INVALID_SOCKET;
+	if (!s || !s->started)
+		return;
+	if (s->redir) {
+		MHD_stop_daemon(s->redir);
+		s->redir = NULL;
+	}
+	/* no new connections; the socket is closed after MHD_stop_daemon */
+	if (s->d)
+		lsock = MHD_quiesce_daemon(s->d);
+	/* drain: workers finish what is queued and resume those connections; new requests on open
+	 * connections get 503 */
+	pthread_mutex_lock(&s->mu);
+	s->accepting = false;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	for (int i = 0; i < s->nworkers; i++)
+		pthread_join(s->workers[i], NULL);
+	s->nworkers = 0;
+	/* let the responses of drained requests go out (bounded: a slow client is not waited for) */
+	if (s->d) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += DRAIN_MS / 1000;
+		pthread_mutex_lock(&s->mu);
+		while (s->active > 0 && pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0)
+			;
+		pthread_mutex_unlock(&s->mu);
+		MHD_stop_daemon(s->d);
+		s->d = NULL;
+	}
+	if (lsock != MHD_INVALID_SOCKET)
+		close(lsock);
+	free(s->workers);
+	s->workers = NULL;
+	free(s->queue);
+	s->queue = NULL;
+	s->qhead = s->qlen = 0;
+	s->started = false;
+}
+
+/* SIGINT/SIGTERM reach the waiting thread through a handler and a self-pipe rather than
+ * sigwait: sigwait needs the signals blocked in every thread, and threads another module started
+ * before pp_http_server_new would not have them blocked (the default action would then end the
+ * process without a clean stop). With a handler installed, whichever thread takes the signal
+ * just wakes the waiter. */
+static int wait_pipe[2] = {-1, -1};
+
+static void on_stop_signal(int sig)
+{
+	unsigned char b = (unsigned char)sig;
+	int saved = errno;
+	if (write(wait_pipe[1], &b, 1) < 0) {
+		/* nothing to do in a signal handler */
+	}
+	errno = saved;
+}
+
+void pp_http_server_wait(pp_http_server *s)
+{
+	struct sigaction sa, old_int, old_term;
+	sigset_t set, oldmask;
+	unsigned char sig = 0;
+	if (!s)
+		return;
+	if (pipe2(wait_pipe, O_CLOEXEC) != 0) {
+		pp_log_error("http: cannot create the signal pipe; stopping");
+		pp_http_server_stop(s);
+		return;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	/* a signal that arrived earlier is pending here and is delivered right now */
+	pthread_sigmask(SIG_UNBLOCK, &set, &oldmask);
+	for (;;) {
+		ssize_t n = read(wait_pipe[0], &sig, 1);
+		if (n == 1 || (n < 0 && errno != EINTR) || n == 0)
+			break;
+	}
+	pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	close(wait_pipe[0]);
+	close(wait_pipe[1]);
+	wait_pipe[0] = wait_pipe[1] = -1;
+	pp_log_info("http: signal %d received, stopping", sig);
+	pp_http_server_stop(s);
+}
+
+void pp_http_server_free(pp_http_server *s)
+{
+	if (!s)
+		return;
+	pp_http_server_stop(s);
+	pp_http_router_free(s->router);
+	if (s->key_pem) {
+		pp_wipe(s->key_pem, s->key_len);
+		free(s->key_pem);
+	}
+	free(s->cert_pem);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s);
+}

@@ -1,0 +1,83 @@
+/* TLS policy (the GnuTLS priority string) and the development certificate. */
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include "http/http_internal.h"
+
+/* ECDHE only, AEAD only (AES-GCM, ChaCha20-Poly1305), no SHA-1 signatures, server's order. */
+#define PRIO_COMMON                                                                          \
+	"-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:"   \
+	"+ECDHE-ECDSA:+ECDHE-RSA:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:" \
+	"-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:%SERVER_PRECEDENCE"
+
+const char *pp_http_tls_priorities(const char *min_version)
+{
+	if (min_version && strcmp(min_version, "1.3") == 0)
+		return "NORMAL:-VERS-ALL:+VERS-TLS1.3:" PRIO_COMMON;
+	return "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" PRIO_COMMON;
+}
+
+int pp_http_tls_create_dev_cert(const char *cert_path, const char *key_path)
+{
+	int rc = PP_ECRYPTO;
+	gnutls_x509_privkey_t key = NULL;
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_datum_t key_pem = {NULL, 0}, crt_pem = {NULL, 0};
+	unsigned char serial[16], keyid[64];
+	size_t keyid_len = sizeof(keyid);
+	unsigned char ip[4];
+	time_t now = time(NULL);
+
+	if (!cert_path || !key_path)
+		return PP_EINVAL;
+	if (gnutls_x509_privkey_init(&key) < 0 || gnutls_x509_crt_init(&crt) < 0)
+		goto out;
+	if (gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+	                                 GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) < 0)
+		goto out;
+	if (pp_random(serial, sizeof(serial)) < 0)
+		goto out;
+	serial[0] &= 0x7f;   /* a positive serial number */
+	serial[0] |= 0x01;   /* without a leading zero byte */
+	if (inet_pton(AF_INET, "127.0.0.1", ip) != 1)
+		goto out;
+	if (gnutls_x509_crt_set_version(crt, 3) < 0 ||
+	    gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)) < 0 ||
+	    gnutls_x509_crt_set_activation_time(crt, now - 60) < 0 ||
+	    gnutls_x509_crt_set_expiration_time(crt, now + 365L * 24 * 3600) < 0 ||
+	    gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, "localhost",
+	                                  strlen("localhost")) < 0 ||
+	    gnutls_x509_crt_set_key(crt, key) < 0 ||
+	    gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, "localhost",
+	                                         strlen("localhost"), GNUTLS_FSAN_SET) < 0 ||
+	    gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, sizeof(ip),
+	                                         GNUTLS_FSAN_APPEND) < 0 ||
+	    gnutls_x509_crt_set_basic_constraints(crt, 0, -1) < 0 ||
+	    gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE) < 0 ||
+	    gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0) < 0)
+		goto out;
+	if (gnutls_x509_crt_get_key_id(crt, 0, keyid, &keyid_len) < 0 ||
+	    gnutls_x509_crt_set_subject_key_id(crt, keyid, keyid_len) < 0)
+		goto out;
+	if (gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0) < 0)
+		goto out;
+	if (gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN,
+	                                      &key_pem) < 0 ||
+	    gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &crt_pem) < 0)
+		goto out;
+	rc = pp_file_write_atomic(key_path, key_pem.data, key_pem.size, 0600);
+	if (rc < 0)
+		goto out;
+	rc = pp_file_write_atomic(cert_path, crt_pem.data, crt_pem.size, 0644);
+out:
+	if (key_pem.data) {
+		pp_wipe(key_pem.data, key_pem.size);
+		gnutls_free(key_pem.data);
+	}
+	gnutls_free(crt_pem.data);
+	gnutls_x509_crt_deinit(crt);
+	gnutls_x509_privkey_deinit(key);
+	return rc;
+}
