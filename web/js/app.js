@@ -1,0 +1,174 @@
+// app — starts the portal UI: asks the server which state the session is in (none, mfa, enrol,
+// full) and shows the matching view; runs the idle monitor while a session exists; handles sign-out
+// (by the person, by inactivity, or because the server ended the session).
+
+import { api, onActivity, setCsrf } from './api.js';
+import { clear, h } from './dom.js';
+import { IdleMonitor } from './idle.js';
+import { signinView } from './views/signin.js';
+import { mfaView } from './views/mfa.js';
+import { enrolView, recoveryCodesView } from './views/enrol.js';
+import { summaryView } from './views/summary.js';
+
+const SITE = 'Patient Portal';
+const mainEl = document.getElementById('main');
+const nav = document.getElementById('site-nav');
+const navSummary = document.getElementById('nav-summary');
+const signOutButton = document.getElementById('signout');
+const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('phiportal-auth') : null;
+
+const MESSAGES = {
+  inactive: { kind: 'warning', text: 'You were signed out after inactivity to protect your information. Please sign in again.' },
+  signedOut: { kind: 'success', text: 'You have signed out. For your privacy, close the browser if you are on a shared computer.' },
+  expired: { kind: 'warning', text: 'Your session has ended. Please sign in again.' },
+};
+
+let currentState = null; // null | 'mfa' | 'enrol' | 'full'
+let firstRender = true;
+
+const idle = new IdleMonitor({
+  dialog: document.getElementById('idle-dialog'),
+  keepalive: () => api.keepalive().catch((err) => {
+    if (err.status === 401) sessionLost(err);
+    throw err;
+  }),
+  onExpire: () => endSession('inactive'),
+  onSignOut: () => endSession('signedOut'),
+});
+onActivity(() => idle.touched());
+
+function show(view) {
+  clear(mainEl);
+  mainEl.appendChild(view.node);
+  document.title = `${view.title} – ${SITE}`;
+  window.scrollTo(0, 0);
+  // Move focus to the new view's heading so screen reader users hear the change (not on first load).
+  if (!firstRender) {
+    const target = view.focus || mainEl.querySelector('h1');
+    if (target) target.focus();
+  } else if (view.focus) {
+    view.focus.focus();
+  }
+  firstRender = false;
+}
+
+function setNav(state) {
+  currentState = state;
+  nav.hidden = !state;
+  navSummary.hidden = state !== 'full';
+}
+
+function showSignin(notice) {
+  setNav(null);
+  setCsrf(null);
+  show(signinView({ api, notice, onSignedIn: (res) => afterAuthStep(res.state) }));
+}
+
+// Ends the session on the server (best effort), then shows the sign-in view with a message.
+async function endSession(reason, { tellOthers = true, callServer = true } = {}) {
+  idle.stop();
+  if (callServer) {
+    try { await api.logout(); } catch { /* already gone on the server: nothing left to end */ }
+  }
+  if (tellOthers && channel) channel.postMessage({ type: 'signout', reason });
+  showSignin(MESSAGES[reason] || MESSAGES.expired);
+}
+
+// Any 401 from the API outside the sign-in steps means the server no longer knows the session.
+// A 409 (wrong_state) means another tab moved the session on: show what the server says now.
+function sessionLost(err) {
+  if (err && ((err.status === 401 && err.code === 'mfa_required') || err.status === 409)) return route();
+  return endSession('expired', { callServer: false });
+}
+
+async function startIdle() {
+  try {
+    idle.start(await api.session());
+  } catch (err) {
+    if (err.status === 401) sessionLost(err);
+  }
+}
+
+async function afterAuthStep(state, extra = {}) {
+  await startIdle();
+  if (!idle.running) return;
+  showState(state, extra);
+}
+
+function showState(state, extra = {}) {
+  setNav(state);
+  if (state === 'enrol') {
+    show(enrolView({
+      api,
+      onEnrolled: async (res) => {
+        await startIdle();
+        if (!idle.running) return;
+        setNav('full');
+        show(recoveryCodesView({ codes: res.recovery_codes, onContinue: () => showState('full') }));
+      },
+      onCancel: () => endSession('signedOut'),
+      onLocked: (text) => { idle.stop(); showSignin({ kind: 'error', text }); },
+      onSessionLost: sessionLost,
+    }));
+  } else if (state === 'mfa') {
+    show(mfaView({
+      api,
+      onVerified: (res, usedRecovery) => {
+        const left = Number(res.remaining);
+        const notice = usedRecovery ? {
+          kind: Number.isFinite(left) && left <= 3 ? 'warning' : 'info',
+          text: `You signed in with a recovery code. ${Number.isFinite(left) ? `You have ${left} recovery ${left === 1 ? 'code' : 'codes'} left.` : ''}${Number.isFinite(left) && left <= 3 ? ' Ask your clinic to reset two-step verification to get new codes.' : ''}`.trim(),
+        } : null;
+        return afterAuthStep(res.state, { notice });
+      },
+      onCancel: () => endSession('signedOut'),
+      onLocked: (text) => { idle.stop(); showSignin({ kind: 'error', text }); },
+      onSessionLost: sessionLost,
+    }));
+  } else if (state === 'full') {
+    show(summaryView({ api, notice: extra.notice, onError: sessionLost }));
+  } else {
+    showSignin();
+  }
+}
+
+async function route() {
+  let session;
+  try {
+    session = await api.session();
+  } catch (err) {
+    idle.stop();
+    if (err.status === 401) {
+      showSignin(err.code === 'session_expired' ? MESSAGES.expired : null);
+    } else {
+      setNav(null);
+      show({ node: h('div', { class: 'view' },
+        h('h1', { tabindex: '-1' }, 'The portal is not available'),
+        h('p', { role: 'alert', class: 'alert alert-error' }, 'The portal could not be reached. Please try again in a few minutes.'),
+        h('button', { type: 'button', class: 'btn btn-primary', onclick: () => route() }, 'Try again')), title: 'Not available' });
+    }
+    return;
+  }
+  idle.start(session);
+  showState(session.state);
+}
+
+signOutButton.addEventListener('click', () => endSession('signedOut'));
+navSummary.addEventListener('click', (ev) => {
+  ev.preventDefault();
+  if (currentState === 'full') showState('full');
+});
+if (channel) {
+  channel.onmessage = (ev) => {
+    const m = ev.data || {};
+    if (m.type === 'signout' && currentState) endSession(m.reason, { tellOthers: false, callServer: false });
+  };
+}
+// A skip link must move keyboard focus, not only scroll.
+document.getElementById('skip-link').addEventListener('click', (ev) => {
+  ev.preventDefault();
+  mainEl.focus();
+  mainEl.scrollIntoView();
+});
+
+route();
