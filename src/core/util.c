@@ -44,6 +44,8 @@ void pp_log_set_level(enum pp_log_level lvl)
 }
 
 static void log_write(enum pp_log_level lvl, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static void log_write(enum pp_log_level lvl, const char *fmt, va_list ap)
 {
 	static const char *const names[] = {"debug", "info", "warn", "error"};
 	char ts[32], line[1024];

@@ -12,8 +12,15 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = process.env.PP_BIN || join(ROOT, 'build', 'phiportal');
 export const FIXTURES = process.env.PP_FIXTURES || join(ROOT, 'demo', 'synthea-10');
 
+// Under `make asan` a sanitizer report anywhere (CLI or server) fails the test that caused it.
+const SANITIZER = /ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error:/;
+export function sanitizerCheck(text, what) {
+  if (SANITIZER.test(text)) throw new Error(`sanitizer report from ${what}:\n${text.slice(-4000)}`);
+}
+
 export function cli(args, opts = {}) {
   const r = spawnSync(BIN, args, { encoding: 'utf8', input: opts.input, env: { ...process.env, ...opts.env }, timeout: 300000 });
+  sanitizerCheck(r.stderr || '', `phiportal ${args.join(' ')}`);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -58,10 +65,15 @@ export async function startServer(dir, { extraArgs = [] } = {}) {
   const server = {
     port, proc, ca, url: `https://127.0.0.1:${port}`,
     log: () => stderr,
-    stop: () => new Promise((resolve) => {
-      if (proc.exitCode !== null) return resolve(proc.exitCode);
+    stop: () => new Promise((resolve, reject) => {
+      const done = (code) => {
+        try { sanitizerCheck(stderr, 'phiportal serve'); } catch (e) { return reject(e); }
+        if (code !== 0) return reject(new Error(`server exited with ${code}: ${stderr.slice(-2000)}`));
+        resolve(code);
+      };
+      if (proc.exitCode !== null) return done(proc.exitCode);
       proc.removeAllListeners('exit');
-      proc.on('exit', (code, sig) => resolve(code ?? sig));
+      proc.on('exit', (code, sig) => done(code ?? sig));
       proc.kill('SIGTERM');
     }),
   };

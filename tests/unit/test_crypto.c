@@ -879,7 +879,7 @@ static void *thr_main(void *p)
 		a->failures++;
 	for (int i = 0; i < 400; i++) {
 		uint8_t *ct = NULL, *pt = NULL;
-		size_t ctlen, ptlen;
+		size_t ctlen = 0, ptlen = 0;
 		int n = snprintf(msg, sizeof(msg), "thread %d message %d", a->id, i);
 
 		if (pp_crypto_seal(a->c, "t", "c", a->id * 1000 + i, msg, (size_t)n, &ct, &ctlen) ||
