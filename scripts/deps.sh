@@ -26,6 +26,9 @@ fi
 if [ -f package.json ]; then
 	if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
 		echo "deps: installing npm packages for the test tools"
-		npm ci --no-audit --no-fund --loglevel=error >/dev/null
+		# not `npm ci`: npm 11 refuses this lock file because an optional dependency of
+		# isomorphic-webcrypto (expo-random) drags in peers it never records; `install` with the
+		# lock file present installs the locked versions and tolerates that
+		npm install --no-audit --no-fund --no-save --loglevel=error >/dev/null
 	fi
 fi
