@@ -1,7 +1,7 @@
 /* Unit tests for fhir/ (and store/sqlite_resource.c): fixture import with exact counts,
  * idempotent re-import, malformed input reported by line, versioning, no PHI in the database files,
  * the health summary and the demo observations. Run from the repository root; the fixture directory
- * is $PP_FIXTURES or ../shared/fixtures/synthea-10. */
+ * is $PP_FIXTURES or demo/synthea-10 (the same export, shipped in the repo). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -163,7 +163,7 @@ static int group_setup(void **state)
 	int rc;
 
 	(void)state;
-	snprintf(fixtures, sizeof fixtures, "%s", env && *env ? env : "../shared/fixtures/synthea-10");
+	snprintf(fixtures, sizeof fixtures, "%s", env && *env ? env : "demo/synthea-10");
 	snprintf(dir, sizeof dir, "/tmp/pp_test_fhir_XXXXXX");
 	if (!mkdtemp(dir))
 		return -1;
