@@ -99,3 +99,30 @@ test('docs/config.md is the generated table, and lists every key', () => {
   for (const key of ['session.idle_timeout_s', 'tls.min_version', 'audit.enabled', 'crypto.key_file'])
     assert.match(r.stdout, new RegExp('`' + key.replace('.', '\\.') + '`'));
 });
+
+test('user add creates an account that can sign in; weak passwords and bad roles are refused', async () => {
+  const { startServer, Client } = await import('./harness.mjs');
+  const e = makeData();
+  try {
+    const patient = e.accounts.find((a) => a.role === 'patient');
+    const weak = cli(['--data', e.dir, 'user', 'add', '--username', 'new.user', '--role', 'patient', '--patient', patient.patient_id, '--password-stdin'], { input: 'password123\n' });
+    assert.equal(weak.status, 1);
+    assert.match(weak.stderr, /password refused/);
+    assert.equal(cli(['--data', e.dir, 'user', 'add', '--username', 'x', '--role', 'wizard']).status, 2);
+    assert.equal(cli(['--data', e.dir, 'user', 'add', '--username', 'x', '--role', 'patient']).status, 2, 'patient needs --patient');
+    const ok = cli(['--data', e.dir, 'user', 'add', '--username', 'new.user', '--role', 'patient', '--patient', patient.patient_id, '--password-stdin'], { input: 'correct horse battery staple 42\n' });
+    assert.equal(ok.status, 0, ok.stderr);
+    const dup = cli(['--data', e.dir, 'user', 'add', '--username', 'new.user', '--role', 'clinician'], {});
+    assert.equal(dup.status, 1);
+    const gen = cli(['--data', e.dir, 'user', 'add', '--username', 'first.admin', '--role', 'admin']);
+    assert.equal(gen.status, 0);
+    assert.match(gen.stdout, /password \(shown once\): \S{12,}/);
+    const srv = await startServer(e.dir);
+    try {
+      const c = new Client(srv);
+      const r = await c.post('/api/v1/auth/login', { username: 'new.user', password: 'correct horse battery staple 42' });
+      assert.equal(r.status, 200);
+      assert.equal(r.json.state, 'enrol');
+    } finally { await srv.stop(); }
+  } finally { e.cleanup(); }
+});

@@ -91,3 +91,28 @@ test('no plaintext PHI in the database files', () => {
     }
   }
 });
+
+test('a crash mid-import leaves no half-written resource; re-running completes it', async () => {
+  const { spawn } = await import('node:child_process');
+  const { BIN } = await import('./harness.mjs');
+  const e = makeData({ demo: false });
+  try {
+    const child = spawn(BIN, ['--data', e.dir, 'import', ...files], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 700));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    // the database is consistent after the crash
+    const { sqlite } = await import('./harness.mjs');
+    assert.equal(sqlite(join(e.dir, 'phiportal.db'), 'PRAGMA integrity_check').trim(), 'ok');
+    const partial = Number(sqlite(join(e.dir, 'phiportal.db'), 'SELECT count(*) FROM resource').trim());
+    const total = Object.values(EXPECTED).reduce((a, b) => a + b);
+    assert.ok(partial < total, `the import was interrupted (${partial} of ${total} stored)`);
+    // every stored row decrypts (none is half-written): re-import sees them as unchanged
+    const r = cli(['--data', e.dir, 'import', ...files]);
+    assert.equal(r.status, 0, r.stderr);
+    const c = counts(r.stdout);
+    for (const [type, n] of Object.entries(EXPECTED))
+      assert.equal(c[type].imported + c[type].unchanged, n, type);
+    assert.equal(c.total.unchanged, partial - 0, 'every row written before the crash was complete');
+  } finally { e.cleanup(); }
+});
