@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include <stdarg.h>
+#include <stdio.h>
 
 /* ---- errors: 0 is success, negative PP_E* codes are failures ---- */
 enum {
