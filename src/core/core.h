@@ -174,4 +174,20 @@ int pp_config_write_default(const pp_config *c, pp_buf *out);
 /* resolve a path relative to the data directory */
 int pp_config_path(const pp_config *c, const char *rel, char *out, size_t cap);
 
+/* The running server's parts, handed to every module that registers routes. core only names the
+ * types; each module's header defines its own. */
+struct pp_store;
+struct pp_crypto;
+struct pp_audit;
+struct pp_auth;
+struct pp_oauth;
+typedef struct pp_app {
+	const pp_config *cfg;
+	struct pp_store *store;
+	struct pp_crypto *crypto;
+	struct pp_audit *audit;
+	struct pp_auth *auth;
+	struct pp_oauth *oauth;    /* NULL until the authorization server is wired in */
+} pp_app;
+
 #endif

@@ -8,19 +8,7 @@
 
 #include "core/core.h"
 
-struct pp_store;
-struct pp_crypto;
-struct pp_audit;
-struct pp_auth;
 struct pp_http_server;
-
-typedef struct pp_app {
-	const pp_config *cfg;
-	struct pp_store *store;
-	struct pp_crypto *crypto;
-	struct pp_audit *audit;
-	struct pp_auth *auth;
-} pp_app;
 
 /* registers every route of the portal on the server */
 int pp_portal_routes(struct pp_http_server *s, pp_app *app);
