@@ -15,7 +15,7 @@ CFLAGS_ALL = $(WARN) $(OPT) $(HARDEN) $(SAN) -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) 
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack $(SAN)
 LIBS = $(PKG_LIBS) -largon2 -lmagic -lpthread -lm
 
-MODULES := core store crypto audit auth policy fhir http portal
+MODULES := core store crypto audit auth policy oauth fhir http portal
 # module -> the modules it may use (arrows point down only); used to link unit tests
 DEPS_core := core
 DEPS_store := core store
@@ -23,7 +23,8 @@ DEPS_crypto := core store crypto
 DEPS_audit := core store crypto audit
 DEPS_auth := core store crypto auth
 DEPS_policy := core policy
-DEPS_fhir := core store crypto fhir
+DEPS_fhir := core store crypto audit auth policy http oauth fhir
+DEPS_oauth := core store crypto audit auth policy http oauth
 DEPS_http := core http
 DEPS_portal := $(MODULES)
 
@@ -58,7 +59,7 @@ $(BUILD)/obj/tests/%.o: tests/unit/%.c $(wildcard src/*/*.h)
 	$(CC) $(CFLAGS_ALL) -Itests/unit -c $< -o $@
 
 define unit_rule
-$(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/test_$(1).o $(foreach d,$(DEPS_$(1)),$(call objs_of,$(d))) $(if $(filter http portal,$(1)),$(BUILD)/obj/gen/web_assets.o)
+$(BUILD)/tests/test_$(1): $(BUILD)/obj/tests/test_$(1).o $(foreach d,$(DEPS_$(1)),$(call objs_of,$(d))) $(if $(filter http portal fhir oauth,$(1)),$(BUILD)/obj/gen/web_assets.o)
 	@mkdir -p $$(dir $$@)
 	$(CC) $(LDFLAGS_ALL) -o $$@ $$^ $(LIBS) -lcmocka $(if $(filter http,$(1)),-lcurl)
 endef
