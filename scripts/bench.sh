@@ -23,3 +23,11 @@ if want audit; then
 	build "$BUILD/bench/audit_bench"
 	"$BUILD/bench/audit_bench" "${AUDIT_EVENTS:-200}" "${AUDIT_THREADS:-64}" "${AUDIT_ROUNDS:-3}"
 fi
+
+# ---- fhir: authenticated, authorized, audited FHIR reads against nginx serving the same bytes ----
+# See bench/fhir_bench.sh. Needs nginx and wrk (scripts/deps.sh installs them).
+if want fhir; then
+	section "fhir: phiportal vs nginx (same bytes, TLS, keep-alive)"
+	build "$BUILD/phiportal"
+	BIN="$BUILD/phiportal" bench/fhir_bench.sh
+fi

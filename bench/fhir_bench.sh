@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# FHIR read/search throughput against nginx serving the same bytes over TLS, in the same run.
+#
+# Starts phiportal on a fresh demo data set, gets a bearer token for a registered backend-service
+# client (private_key_jwt, signed with jose), fetches the two responses once, writes those exact bytes
+# as static files for nginx (same certificate, TLS 1.3, keep-alive), then drives both with wrk at
+# 64 connections and at 1 connection. Prints requests/s, p99 and the ratio to nginx.
+#   BENCH_SECONDS (default 10), BENCH_CONNECTIONS (64)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-build/phiportal}
+SECS=${BENCH_SECONDS:-10}
+CONNS=${BENCH_CONNECTIONS:-64}
+work=$(mktemp -d /var/tmp/pp-bench-XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+data=$work/data
+"$BIN" --data "$data" init --demo --json > "$work/demo.json" 2>/dev/null
+port=$(free_port)
+printf 'server.public_url = https://127.0.0.1:%s\nlog.level = warn\n' "$port" >> "$data/phiportal.conf"
+
+# a backend-service client with its own key pair (JWKS by value) and a BAA on file
+node bench/fhir_token.mjs keygen "$work" >/dev/null
+client=$("$BIN" --data "$data" client add --name "bench backend" --type backend \
+	--scopes "system/Patient.rs system/Observation.rs" --jwks "$work/jwks.json" \
+	--baa-vendor "Bench Vendor" --baa-expires 2099-12-31 --rate-limit 1000000 2>/dev/null |
+	sed -n 's/.*client_id[ :=]*\([A-Za-z0-9._-]*\).*/\1/p' | head -1)
+[ -n "$client" ] || { echo "fhir bench: could not register the client" >&2; exit 1; }
+
+"$BIN" --data "$data" serve --port "$port" > "$work/serve.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$work/serve.log" && break; sleep 0.1; done
+base="https://127.0.0.1:$port"
+token=$(node bench/fhir_token.mjs token "$work" "$base" "$client")
+patient=$(node -e 'const d=JSON.parse(require("fs").readFileSync(process.argv[1]));console.log(d.accounts.find(a=>a.role==="patient").patient_id)' "$work/demo.json")
+
+paths=("/fhir/Patient/$patient" "/fhir/Observation?patient=$patient&_count=20")
+mkdir -p "$work/www"
+for i in 0 1; do
+	curl -sf --cacert "$data/tls/cert.pem" -H "Authorization: Bearer $token" "$base${paths[$i]}" > "$work/www/r$i.json"
+done
+
+nport=$(free_port)
+cat > "$work/nginx.conf" <<NGX
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	server {
+		listen 127.0.0.1:$nport ssl;
+		ssl_certificate $data/tls/cert.pem;
+		ssl_certificate_key $data/tls/key.pem;
+		ssl_protocols TLSv1.2 TLSv1.3;
+		keepalive_requests 1000000;
+		root $work/www;
+		default_type application/fhir+json;
+	}
+}
+NGX
+nginx -c "$work/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+sleep 0.5
+
+run_wrk() {  # url conns -> "rps p99ms"
+	local out
+	out=$(wrk -t2 -c"$2" -d"${SECS}s" --latency -H "Authorization: Bearer $token" "$1" 2>&1)
+	local rps p99
+	rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+	p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
+	local non2xx
+	non2xx=$(echo "$out" | awk '/Non-2xx/ {print $4}')
+	[ -z "$non2xx" ] || { echo "fhir bench: $non2xx non-2xx answers from $1" >&2; exit 1; }
+	echo "$rps $p99"
+}
+
+for i in 0 1; do
+	label=$([ $i -eq 0 ] && echo "GET /fhir/Patient/X" || echo "GET /fhir/Observation?patient=X&_count=20")
+	read -r prps pp99 < <(run_wrk "$base${paths[$i]}" "$CONNS")
+	read -r nrps np99 < <(run_wrk "https://127.0.0.1:$nport/r$i.json" "$CONNS")
+	read -r _ p1 < <(run_wrk "$base${paths[$i]}" 1)
+	read -r _ n1 < <(run_wrk "https://127.0.0.1:$nport/r$i.json" 1)
+	printf '%s (%s bytes)\n' "$label" "$(stat -c %s "$work/www/r$i.json")"
+	printf '  phiportal: %8.0f req/s  p99 %6.2f ms   1 conn p99 %6.2f ms\n' "$prps" "$pp99" "$p1"
+	printf '  nginx:     %8.0f req/s  p99 %6.2f ms   1 conn p99 %6.2f ms\n' "$nrps" "$np99" "$n1"
+	awk -v a="$prps" -v b="$nrps" 'BEGIN { printf "  ratio to nginx: %.0f %% of its requests/s (target >= 50 %%)\n", 100*a/b }'
+done
