@@ -16,8 +16,8 @@ OUT=build-fuzz
 SECONDS_PER=${FUZZ_SECONDS:-30}
 JOBS=${FUZZ_JOBS:-1}
 CC=${FUZZ_CC:-clang}
-ALL_MODULES="core store crypto audit auth policy fhir http portal"
-PKGS="libmicrohttpd gnutls jansson sqlite3 liboath libqrencode"
+ALL_MODULES="core store crypto audit auth policy oauth fhir http portal"
+PKGS="libmicrohttpd gnutls jansson sqlite3 liboath libqrencode librhonabwy"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror -Wshadow \
  -Wno-missing-field-initializers -Isrc -I$OUT/gen $(pkg-config --cflags $PKGS)"

@@ -65,7 +65,7 @@ run_node() {  # label, files...
 	fi
 }
 
-run_node api tests/api/*.test.mjs
+run_node api tests/api/*.test.mjs $(ls tests/interop/*.test.mjs 2>/dev/null)
 if [ $ASAN -eq 0 ]; then
 	run_node e2e tests/e2e/*.test.mjs
 	echo "== checksrc"

@@ -20,6 +20,7 @@
 #include "fhir/fhir.h"
 #include "http/http.h"
 #include "portal/portal.h"
+#include "oauth/oauth.h"
 
 #define PP_VERSION "0.1.0"
 #define CONFIG_NAME "phiportal.conf"
@@ -38,6 +39,8 @@ static const char *const usage_text =
 	"  import FILE...              load FHIR R4 resources (NDJSON or Bundle JSON)\n"
 	"  user add --username U --role ROLE [--patient ID] [--password-stdin]\n"
 	"                              create an account (password generated unless given on stdin)\n"
+	"  client add|list|suspend|activate\n"
+	"                              register and govern OAuth/SMART apps and integrations\n"
 	"  audit verify                check the audit log's hash chain and signed checkpoints\n"
 	"  compliance check            check the configuration and files against the HIPAA baseline\n"
 	"  config docs                 print the configuration reference (docs/config.md)\n"
@@ -317,6 +320,18 @@ static int load_demo(ctx *c, bool as_json)
 		if (!as_json)
 			printf("  %-10s %-18s %s\n", staff[i][1], staff[i][0], pw);
 	}
+	{
+		/* a sample patient-facing SMART app so a person can try the launch flow */
+		pp_oauth *o = NULL;
+		if ((rc = pp_oauth_open(&o, &c->cfg, c->store, c->crypto, c->audit, c->auth)) ||
+		    (rc = pp_oauth_demo_clients(o, as_json ? NULL : stdout))) {
+			pp_oauth_close(o);
+			json_decref(list);
+			json_decref(out);
+			return rc;
+		}
+		pp_oauth_close(o);
+	}
 	if (as_json) {
 		json_object_set_new(out, "accounts", list);
 		json_dumpf(out, stdout, JSON_INDENT(2));
@@ -471,6 +486,7 @@ static int cmd_serve(const char *data_dir, int argc, char **argv)
 	ctx c;
 	pp_app app;
 	pp_http_server *srv = NULL;
+	pp_oauth *oauth = NULL;
 	static const struct option opts[] = {{"bind", required_argument, 0, 'b'},
 	                                     {"port", required_argument, 0, 'p'},
 	                                     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -504,9 +520,14 @@ static int cmd_serve(const char *data_dir, int argc, char **argv)
 	if ((rc = open_store_crypto(&c)) || (rc = open_audit(&c)) ||
 	    (rc = pp_auth_open(&c.auth, &c.cfg, c.store, c.crypto)))
 		goto out;
+	if ((rc = pp_oauth_open(&oauth, &c.cfg, c.store, c.crypto, c.audit, c.auth))) {
+		fprintf(stderr, "phiportal: cannot start the authorization server: %s\n", pp_strerror(rc));
+		goto out;
+	}
 	app = (pp_app){.cfg = &c.cfg, .store = c.store, .crypto = c.crypto, .audit = c.audit,
-	               .auth = c.auth};
-	if ((rc = pp_http_server_new(&srv, &c.cfg, &app)) || (rc = pp_portal_routes(srv, &app)))
+	               .auth = c.auth, .oauth = oauth};
+	if ((rc = pp_http_server_new(&srv, &c.cfg, &app)) || (rc = pp_portal_routes(srv, &app)) ||
+	    (rc = pp_fhir_api_routes(srv, &app)) || (rc = pp_oauth_routes(oauth, srv)))
 		goto out;
 	if ((rc = pp_http_server_start(srv))) {
 		fprintf(stderr, "phiportal: cannot start the HTTPS server: %s\n", pp_strerror(rc));
@@ -519,8 +540,29 @@ static int cmd_serve(const char *data_dir, int argc, char **argv)
 	audit_cli(&c, "serve.stop", "success", NULL);
 out:
 	pp_http_server_free(srv);
+	pp_oauth_close(oauth);
 	ctx_close(&c);
 	return rc ? 1 : 0;
+}
+
+/* ---- client (OAuth client registry; the commands live in oauth/) ---- */
+static int cmd_client(const char *data_dir, int argc, char **argv)
+{
+	ctx c;
+	int rc;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return pp_oauth_cli(NULL, NULL, NULL, NULL, argc, argv);
+	memset(&c, 0, sizeof c);
+	if (load_config(&c, data_dir, true))
+		return 1;
+	if (open_store_crypto(&c) || open_audit(&c)) {
+		ctx_close(&c);
+		return 1;
+	}
+	rc = pp_oauth_cli(&c.cfg, c.store, c.crypto, c.audit, argc, argv);
+	ctx_close(&c);
+	return rc;
 }
 
 /* ---- import ---- */
@@ -771,6 +813,7 @@ int main(int argc, char **argv)
 	if (!strcmp(args[1], "import")) return cmd_import(data_dir, n - 1, args + 1);
 	if (!strcmp(args[1], "user")) return cmd_user(data_dir, n - 1, args + 1);
 	if (!strcmp(args[1], "audit")) return cmd_audit(data_dir, n - 1, args + 1);
+	if (!strcmp(args[1], "client")) return cmd_client(data_dir, n - 1, args + 1);
 	if (!strcmp(args[1], "compliance")) return cmd_compliance(data_dir, n - 1, args + 1);
 	if (!strcmp(args[1], "config")) return cmd_config(n - 1, args + 1);
 	fprintf(stderr, "phiportal: unknown command\n");

@@ -130,6 +130,13 @@ static const pp_config_key keys[] = {
 	 "Key-encryption key file (32 bytes, mode 0600), relative to the data directory.", NULL},
 	{"log.level", PP_CFG_STR, OFF(log_level), "info", 0, 0,
 	 "debug, info, warn or error. Logs never hold PHI.", NULL},
+	{"oauth.access_token_lifetime_s", PP_CFG_INT, OFF(oauth_access_token_lifetime_s), "300", 30,
+	 3600, "Lifetime of OAuth access tokens (opaque bearer tokens for /fhir) in seconds.", NULL},
+	{"oauth.refresh_token_lifetime_s", PP_CFG_INT, OFF(oauth_refresh_token_lifetime_s), "2592000",
+	 300, 31536000, "Lifetime of OAuth refresh tokens (offline_access/online_access) in seconds; "
+	 "each refresh rotates the token.", NULL},
+	{"oauth.id_token_alg", PP_CFG_STR, OFF(oauth_id_token_alg), "RS256", 0, 0,
+	 "Signature algorithm of OpenID Connect ID tokens: RS256 or ES256.", NULL},
 };
 
 const pp_config_key *pp_config_keys(size_t *n)

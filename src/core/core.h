@@ -143,6 +143,10 @@ typedef struct pp_config {
 	char crypto_key_file[256];
 	/* logging */
 	char log_level[8];
+	/* OAuth / SMART authorization server */
+	int oauth_access_token_lifetime_s;
+	int oauth_refresh_token_lifetime_s;
+	char oauth_id_token_alg[8];  /* "RS256" or "ES256" */
 } pp_config;
 
 /* description of one key: used by the parser, the validator, the docs and compliance check */

@@ -184,8 +184,11 @@ int pp_buf_appendf(pp_buf *b, const char *fmt, ...)
 
 const char *pp_buf_cstr(pp_buf *b)
 {
-	if (!b->data && buf_reserve(b, 0))
-		return "";
+	if (!b->data) {
+		if (buf_reserve(b, 0))
+			return "";
+		b->data[0] = '\0';   /* a fresh allocation holds no NUL yet */
+	}
 	return b->data;
 }
 

@@ -70,4 +70,119 @@ int pp_fhir_summary(struct pp_store *st, struct pp_crypto *c, int64_t patient_id
 int pp_fhir_resource_load(struct pp_crypto *c, const void *stored_resource /* pp_store_resource */,
                           json_t **out);
 
+/* ---- the FHIR R4 REST API (/fhir): search parameters ----
+ * Bodies are encrypted at rest with no clear-text index, so a search decrypts the candidate rows
+ * (one patient's compartment, or a capped scan for directory types and user/system callers) and
+ * filters them in memory with the parsed parameters below. */
+#define PP_FHIR_COUNT_DEFAULT 50
+#define PP_FHIR_COUNT_MAX 200
+#define PP_FHIR_SEARCH_MAX_FILTERS 16   /* parameters (each may repeat: AND) */
+#define PP_FHIR_SEARCH_MAX_VALUES 8     /* comma-separated alternatives of one parameter (OR) */
+#define PP_FHIR_SEARCH_MAX_IDS 8
+#define PP_FHIR_SEARCH_MAX_IGNORED 16
+#define PP_FHIR_NORM_MAX 2048           /* the normalised query (self/next links, cursor MAC) */
+
+/* FHIR search prefixes for ordered values */
+enum pp_fhir_prefix {
+	PP_FHIR_PFX_EQ = 0, PP_FHIR_PFX_NE, PP_FHIR_PFX_GT, PP_FHIR_PFX_LT, PP_FHIR_PFX_GE,
+	PP_FHIR_PFX_LE, PP_FHIR_PFX_SA, PP_FHIR_PFX_EB, PP_FHIR_PFX_AP,
+};
+/* A date search value: the range its precision implies, [lo_ms, hi_ms) in UTC ("2020" is the whole
+ * year; a time without a zone is taken as UTC). */
+typedef struct pp_fhir_date {
+	enum pp_fhir_prefix prefix;
+	int64_t lo_ms, hi_ms;
+} pp_fhir_date;
+/* A token: "code" (any system), "system|code", "|code" (no system), "system|" (any code). */
+typedef struct pp_fhir_token {
+	char system[200];
+	char code[120];
+	bool any_system;   /* "code" */
+	bool no_system;    /* "|code" */
+} pp_fhir_token;
+
+enum pp_fhir_param_kind { PP_FHIR_PARAM_TOKEN = 1, PP_FHIR_PARAM_DATE, PP_FHIR_PARAM_STRING };
+typedef struct pp_fhir_param_def {
+	const char *type;          /* resource type */
+	const char *name;          /* search parameter name */
+	enum pp_fhir_param_kind kind;
+	const char *paths;         /* "|"-separated element paths, arrays flattened, e.g.
+	                              "effectiveDateTime|effectivePeriod|effectiveInstant" */
+} pp_fhir_param_def;
+/* the table of supported type-specific parameters (for the CapabilityStatement); *n entries */
+const pp_fhir_param_def *pp_fhir_param_defs(size_t *n);
+
+typedef struct pp_fhir_filter {
+	const pp_fhir_param_def *def;
+	int nvalues;               /* alternatives: any one matching satisfies the filter */
+	union {
+		pp_fhir_date dates[PP_FHIR_SEARCH_MAX_VALUES];
+		pp_fhir_token tokens[PP_FHIR_SEARCH_MAX_VALUES];
+		char strings[PP_FHIR_SEARCH_MAX_VALUES][64];
+	} v;
+} pp_fhir_filter;
+
+enum pp_fhir_sort {
+	PP_FHIR_SORT_NONE = 0, PP_FHIR_SORT_DATE, PP_FHIR_SORT_DATE_DESC, PP_FHIR_SORT_UPDATED,
+	PP_FHIR_SORT_UPDATED_DESC,
+};
+
+typedef struct pp_fhir_search {
+	const char *type;                  /* interned resource type */
+	char patient[64];                  /* opaque Patient id from patient= / subject=, "" none */
+	char ids[PP_FHIR_SEARCH_MAX_IDS][64];   /* _id alternatives */
+	int nids;
+	int count;                         /* page size: default 50, capped at 200 */
+	bool summary_count;                /* _summary=count (or _count=0 gives no entries) */
+	bool want_xml;                     /* _format asked for XML: the caller answers 406 */
+	enum pp_fhir_sort sort;
+	pp_fhir_date last_updated[4];      /* _lastUpdated, each must hold (AND) */
+	int nlast_updated;
+	pp_fhir_filter filters[PP_FHIR_SEARCH_MAX_FILTERS];
+	int nfilters;
+	char cursor[128];                  /* _cursor as received ("" none): verified by the API */
+	char norm[PP_FHIR_NORM_MAX];       /* accepted parameters, sorted and re-encoded, no _cursor */
+	char ignored[PP_FHIR_SEARCH_MAX_IGNORED][40];   /* lenient: parameter names ignored */
+	int nignored;
+	char error[160];                   /* why PP_EINVAL (stable text, never a parameter value) */
+	unsigned seen_once;                /* parser state: result parameters already seen */
+} pp_fhir_search;
+
+/* Parses a raw query string (percent-encoded, without '?') for a search on type. strict: an
+ * unknown or unsupported parameter is an error (Prefer: handling=strict); otherwise it is ignored
+ * and listed in ignored[]. Malformed values of known parameters are always errors. Limits: 64
+ * pairs, 4096 bytes. PP_EINVAL with out->error set; out is always initialised. */
+int pp_fhir_search_parse(const char *type, const char *query, bool strict, pp_fhir_search *out);
+/* Does the resource (as stored, before its references are rewritten) satisfy every filter?
+ * pub_id and last_updated_ms come from the row (_id and _lastUpdated are the served values). */
+bool pp_fhir_search_match(const pp_fhir_search *s, const json_t *res, const char *pub_id,
+                          int64_t last_updated_ms);
+/* The sort key of a resource for s->sort (ms; INT64_MIN when it has no such date). */
+int64_t pp_fhir_search_sort_key(const pp_fhir_search *s, const json_t *res,
+                                int64_t last_updated_ms);
+/* Parses a FHIR date / dateTime / instant (also the partial forms used in searches) into the
+ * range its precision covers. PP_EINVAL on anything else. */
+int pp_fhir_date_parse(const char *text, int64_t *lo_ms, int64_t *hi_ms);
+/* FHIR R4 prefix semantics between a search range and a resource's range */
+bool pp_fhir_date_matches(const pp_fhir_date *p, int64_t lo_ms, int64_t hi_ms);
+/* does a token match one JSON element (CodeableConcept, Coding, Identifier, code string, bool)? */
+bool pp_fhir_token_matches(const pp_fhir_token *t, const json_t *element);
+
+/* ---- the REST API ---- */
+/* OperationOutcome JSON (caller json_decref's). code is a FHIR issue-type code ("not-found",
+ * "invalid", "security", ...); text must not carry PHI. */
+json_t *pp_fhir_outcome(const char *severity, const char *code, const char *text);
+/* The server's CapabilityStatement; public_url is server.public_url. */
+json_t *pp_fhir_capability(const char *public_url);
+/* Rewrites a stored resource for serving: id → pub_id, meta.versionId/lastUpdated from the row,
+ * every Reference ("Type/id", "urn:uuid:id") to the served "Type/<pub_id>"; unresolvable local
+ * references lose their reference string (display/identifier are kept); conditional references
+ * ("Practitioner?identifier=...") and absolute URLs of other servers are kept as they are. */
+int pp_fhir_serve_resource(struct pp_store *st, struct pp_crypto *c, json_t *res,
+                           const void *stored_resource /* pp_store_resource */);
+
+struct pp_http_server;
+/* registers GET /fhir/metadata, /fhir/:type, /fhir/:type/:id */
+int pp_fhir_api_routes(struct pp_http_server *s, pp_app *app);
+
 #endif

@@ -29,6 +29,9 @@ int pp_fhir_store_resource(struct pp_store *st, struct pp_crypto *c, json_t *res
 int pp_fhir_resolve_patient(struct pp_store *st, struct pp_crypto *c, const char *reference,
                             int64_t *patient_id);
 
+/* the blind index of "Type/id" (how a logical id is found without storing it) */
+int pp_fhir_lid_bidx(struct pp_crypto *c, const char *type, const char *id, uint8_t out[32]);
+
 /* small JSON helpers (NULL-safe) */
 const char *pp_fhir_str(const json_t *obj, const char *key);
 json_t *pp_fhir_path(const json_t *obj, const char *path);   /* "a.b.0.c" */

@@ -21,7 +21,7 @@
 
 #define LID_MAX 128
 
-static int lid_bidx(struct pp_crypto *c, const char *type, const char *id, uint8_t out[32])
+int pp_fhir_lid_bidx(struct pp_crypto *c, const char *type, const char *id, uint8_t out[32])
 {
 	char lid[LID_MAX];
 	int n = snprintf(lid, sizeof lid, "%s/%s", type, id);
@@ -65,7 +65,7 @@ int pp_fhir_resolve_patient(struct pp_store *st, struct pp_crypto *c, const char
 		rc = PP_OK;
 		goto out;
 	}
-	if ((rc = lid_bidx(c, "Patient", id, bidx)))
+	if ((rc = pp_fhir_lid_bidx(c, "Patient", id, bidx)))
 		goto out;
 	rc = pp_store_resource_find_lid(st, "Patient", bidx, &row);
 	if (rc == PP_ENOTFOUND) {
@@ -110,7 +110,7 @@ int pp_fhir_store_resource(struct pp_store *st, struct pp_crypto *c, json_t *res
 	*outcome = 0;
 	if (!st || !c || !type || !pp_fhir_valid_id(id))
 		return PP_EINVAL;
-	if ((rc = lid_bidx(c, type, id, bidx)))
+	if ((rc = pp_fhir_lid_bidx(c, type, id, bidx)))
 		goto out;
 	canon = json_dumps(res, JSON_SORT_KEYS | JSON_COMPACT);
 	body = json_dumps(res, JSON_COMPACT);

@@ -22,6 +22,8 @@ const char *pp_http_method(const pp_http_request *r);
 const char *pp_http_path(const pp_http_request *r);            /* without the query string */
 const char *pp_http_header(const pp_http_request *r, const char *name);
 const char *pp_http_query(const pp_http_request *r, const char *name);
+/* the query string as received (still percent-encoded, without "?"); "" when none */
+const char *pp_http_query_string(const pp_http_request *r);
 /* Cookie convention: the portal's cookies always carry the "__Host-" prefix (Secure, Path=/, no
  * Domain: the browser guarantees they were set by this origin over HTTPS). pp_http_set_cookie(r,
  * "pp_session", ...) sends "__Host-pp_session", and pp_http_cookie(r, "pp_session") reads only

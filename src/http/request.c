@@ -122,6 +122,11 @@ const char *pp_http_query(const pp_http_request *r, const char *name)
 	return NULL;
 }
 
+const char *pp_http_query_string(const pp_http_request *r)
+{
+	return r && r->query_raw ? r->query_raw : "";
+}
+
 const char *pp_http_cookie(const pp_http_request *r, const char *name)
 {
 	static const char prefix[] = "__Host-";

@@ -33,6 +33,7 @@ typedef struct pp_scope {
 	unsigned interactions;     /* PP_SCOPE_* bits; v1 "read" = r|s, "write" = c|u|d, "*" = all */
 	char param_name[32];       /* granular v2 restriction, e.g. "category" ("" = none) */
 	char param_value[128];     /* e.g. "laboratory" or "http://…|laboratory" */
+	bool v1;                   /* written in the v1 form (.read/.write/.*): formatted back so */
 } pp_scope;
 
 #define PP_SCOPE_MAX 64
@@ -67,9 +68,14 @@ typedef struct pp_oauth_grant {
 } pp_oauth_grant;
 
 /* Validates "Authorization: Bearer <token>" for a resource request: token known, not expired,
- * not revoked, client active, BAA valid where required, source IP allowed for the client.
- * PP_EAUTH (missing/invalid/expired → 401 with WWW-Authenticate), PP_EDENIED (client suspended,
- * IP refused → 403). */
+ * not revoked, client active, BAA valid where required, source IP allowed for the client, the
+ * client's rate limit not exceeded. On failure the response headers are already set
+ * (WWW-Authenticate, Retry-After) and the refusal is already audited (action
+ * "oauth.authenticate", outcome "denied", detail the reason) — the caller sets status and body and
+ * makes no further audit record:
+ * PP_EAUTH (missing/invalid/expired/revoked → 401), PP_EDENIED (client suspended, BAA missing or
+ * expired, IP refused → 403), PP_ELOCKED (rate limit → 429), PP_EAUDIT (the refusal could not be
+ * recorded → 503). A missing Authorization header is PP_EAUTH without an audit record. */
 int pp_oauth_authenticate(pp_oauth *o, struct pp_http_request *r, pp_oauth_grant *out);
 
 int pp_oauth_open(pp_oauth **out, const pp_config *cfg, struct pp_store *st,

@@ -28,6 +28,8 @@ static const char SQL_EACH_TYPE[] =
 	"SELECT " RES_COLS " FROM resource WHERE type = ? ORDER BY id";
 static const char SQL_EACH_ALL[] =
 	"SELECT " RES_COLS " FROM resource ORDER BY type, id";
+static const char SQL_EACH_TYPE_LIMIT[] =
+	"SELECT " RES_COLS " FROM resource WHERE type = ? ORDER BY id LIMIT ?";
 static const char SQL_COUNT_TYPE[] = "SELECT count(*) FROM resource WHERE type = ?";
 static const char SQL_COUNT_ALL[] = "SELECT count(*) FROM resource";
 
@@ -237,6 +239,20 @@ int pp_store_resource_each_of_type(pp_store *st, const char *type, pp_store_reso
 		return PP_EIO;
 	if (type)
 		sqlite3_bind_text(s, 1, type, -1, SQLITE_STATIC);
+	return each(s, cb, ctx);
+}
+
+int pp_store_resource_each_of_type_limit(pp_store *st, const char *type, int limit,
+                                         pp_store_resource_cb cb, void *ctx)
+{
+	sqlite3_stmt *s;
+
+	if (!st || !type || !cb || limit <= 0)
+		return PP_EINVAL;
+	if (!(s = pp_store_stmt(st, SQL_EACH_TYPE_LIMIT)))
+		return PP_EIO;
+	sqlite3_bind_text(s, 1, type, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, limit);
 	return each(s, cb, ctx);
 }
 

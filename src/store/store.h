@@ -68,6 +68,9 @@ int pp_store_resource_each_for_patient(pp_store *st, int64_t patient_id, const c
                                        pp_store_resource_cb cb, void *ctx);
 int pp_store_resource_each_of_type(pp_store *st, const char *type, pp_store_resource_cb cb,
                                    void *ctx);
+/* at most limit rows of one type, in row-id order (a bounded scan for the FHIR API) */
+int pp_store_resource_each_of_type_limit(pp_store *st, const char *type, int limit,
+                                         pp_store_resource_cb cb, void *ctx);
 int pp_store_resource_count(pp_store *st, const char *type, int64_t *n);
 
 /* ---- accounts, MFA, sessions, throttling (auth/) ---- */

@@ -49,8 +49,10 @@ export function freePort() {
   });
 }
 
-export async function startServer(dir, { extraArgs = [] } = {}) {
+// publicUrl: set server.public_url to https://localhost:<port> (OAuth issuer, FHIR base URL)
+export async function startServer(dir, { extraArgs = [], publicUrl = false } = {}) {
   const port = await freePort();
+  if (publicUrl) setConfig(dir, { 'server.public_url': `https://localhost:${port}` });
   const proc = spawn(BIN, ['--data', dir, 'serve', '--port', String(port), ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -63,7 +65,7 @@ export async function startServer(dir, { extraArgs = [] } = {}) {
   });
   const ca = readFileSync(join(dir, 'tls', 'cert.pem'));
   const server = {
-    port, proc, ca, url: `https://127.0.0.1:${port}`,
+    port, proc, ca, url: `https://127.0.0.1:${port}`, publicUrl: `https://localhost:${port}`,
     log: () => stderr,
     stop: () => new Promise((resolve, reject) => {
       const done = (code) => {

@@ -18,6 +18,7 @@
 #include "core/core.h"
 #include "crypto/crypto.h"
 #include "fhir/fhir.h"
+#include "fhir/fhir_internal.h"
 #include "store/store.h"
 
 static const char *const fixture_types[] = {
@@ -935,6 +936,365 @@ static void test_store_failure_paths(void **state)
 	assert_int_equal(pp_fhir_resource_load(cr, NULL, &(json_t *){NULL}), PP_EINVAL);
 }
 
+
+/* ---- the REST API's search-parameter parser, filters and serving ---- */
+
+static int64_t ms_of(int y, int mo, int d, int h, int mi, int sec)
+{
+	char t[40];
+	int64_t lo = 0, hi = 0;
+
+	snprintf(t, sizeof t, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, mo, d, h, mi, sec);
+	assert_int_equal(pp_fhir_date_parse(t, &lo, &hi), PP_OK);
+	assert_int_equal(hi - lo, 1000);
+	return lo;
+}
+
+static void test_date_parse(void **state)
+{
+	int64_t lo, hi;
+	(void)state;
+
+	assert_int_equal(pp_fhir_date_parse("1970-01-01T00:00:00Z", &lo, &hi), PP_OK);
+	assert_int_equal(lo, 0);
+	assert_int_equal(hi, 1000);
+	/* partial dates cover their whole precision */
+	assert_int_equal(pp_fhir_date_parse("2020", &lo, &hi), PP_OK);
+	assert_int_equal(lo, ms_of(2020, 1, 1, 0, 0, 0));
+	assert_int_equal(hi, ms_of(2021, 1, 1, 0, 0, 0));
+	assert_int_equal(pp_fhir_date_parse("2020-02", &lo, &hi), PP_OK);
+	assert_int_equal(hi - lo, 29LL * 86400000);   /* leap year */
+	assert_int_equal(pp_fhir_date_parse("2019-12", &lo, &hi), PP_OK);
+	assert_int_equal(hi, ms_of(2020, 1, 1, 0, 0, 0));
+	assert_int_equal(pp_fhir_date_parse("2020-05-17", &lo, &hi), PP_OK);
+	assert_int_equal(hi - lo, 86400000);
+	assert_int_equal(pp_fhir_date_parse("2020-05-17T10:30", &lo, &hi), PP_OK);
+	assert_int_equal(hi - lo, 60000);
+	assert_int_equal(pp_fhir_date_parse("2020-05-17T10:30:15.25Z", &lo, &hi), PP_OK);
+	assert_int_equal(lo, ms_of(2020, 5, 17, 10, 30, 15) + 250);
+	assert_int_equal(hi - lo, 1);
+	/* zones move the instant */
+	assert_int_equal(pp_fhir_date_parse("2020-05-17T10:30:00-05:00", &lo, &hi), PP_OK);
+	assert_int_equal(lo, ms_of(2020, 5, 17, 15, 30, 0));
+	assert_int_equal(pp_fhir_date_parse("2020-05-17T00:30:00+01:00", &lo, &hi), PP_OK);
+	assert_int_equal(lo, ms_of(2020, 5, 16, 23, 30, 0));
+	/* malformed */
+	static const char *const bad[] = {
+		"", "20", "202", "20201", "2020-", "2020-5", "2020-13", "2020-00", "2019-02-29",
+		"2020-02-30", "2020-04-31", "2020-05-17T", "2020-05-17T25:00", "2020-05-17T10:60",
+		"2020-05-17T10:30:61", "2020-05-17T10:30:00.", "2020-05-17T10:30:00+15:00",
+		"2020-05-17T10:30:00+0500", "2020-05-17 10:30", "2020-05-17T10:30:00Zjunk", "x2020",
+		"0000", "2020-05-17T10:30:00.1234567890Z",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(pp_fhir_date_parse(bad[i], &lo, &hi), PP_EINVAL);
+	assert_int_equal(pp_fhir_date_parse("2020-02-29", &lo, &hi), PP_OK);
+	assert_int_equal(pp_fhir_date_parse(NULL, &lo, &hi), PP_EINVAL);
+}
+
+static void test_date_prefixes(void **state)
+{
+	pp_fhir_date p;
+	int64_t day_lo, day_hi, lo, hi;
+	(void)state;
+
+	/* the search value: the day 2020-05-17 */
+	assert_int_equal(pp_fhir_date_parse("2020-05-17", &day_lo, &day_hi), PP_OK);
+	p.lo_ms = day_lo;
+	p.hi_ms = day_hi;
+	/* a resource at noon that day, the day before, the day after, and a period across it */
+	struct { const char *v; bool eq, ne, gt, lt, ge, le, sa, eb; } cases[] = {
+		{"2020-05-17T12:00:00Z", 1, 0, 0, 0, 1, 1, 0, 0},
+		{"2020-05-16T12:00:00Z", 0, 1, 0, 1, 0, 1, 0, 1},
+		{"2020-05-18T12:00:00Z", 0, 1, 1, 0, 1, 0, 1, 0},
+		{"2020", 0, 1, 1, 1, 1, 1, 0, 0},   /* the whole year straddles the day */
+		{"2020-05-17", 1, 0, 0, 0, 1, 1, 0, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		assert_int_equal(pp_fhir_date_parse(cases[i].v, &lo, &hi), PP_OK);
+		p.prefix = PP_FHIR_PFX_EQ; assert_int_equal(pp_fhir_date_matches(&p, lo, hi), cases[i].eq);
+		p.prefix = PP_FHIR_PFX_NE; assert_int_equal(pp_fhir_date_matches(&p, lo, hi), cases[i].ne);
+		p.prefix = PP_FHIR_PFX_GT; assert_int_equal(pp_fhir_date_matches(&p, lo, hi), cases[i].gt);
+		p.prefix = PP_FHIR_PFX_LT; assert_int_equal(pp_fhir_date_matches(&p, lo, hi), cases[i].lt);
+		p.prefix = PP_FHIR_PFX_GE; assert_int_equal(pp_fhir_date_matches(&p, lo, hi), cases[i].ge);
+		p.prefix = PP_FHIR_PFX_LE; assert_int_equal(pp_fhir_date_matches(&p, lo, hi), cases[i].le);
+		p.prefix = PP_FHIR_PFX_SA; assert_int_equal(pp_fhir_date_matches(&p, lo, hi), cases[i].sa);
+		p.prefix = PP_FHIR_PFX_EB; assert_int_equal(pp_fhir_date_matches(&p, lo, hi), cases[i].eb);
+		p.prefix = PP_FHIR_PFX_AP;
+		assert_true(pp_fhir_date_matches(&p, lo, hi) == (lo < day_hi && hi > day_lo));
+	}
+}
+
+static pp_fhir_search *parse_ok(const char *type, const char *q, bool strict)
+{
+	static pp_fhir_search s;
+	int rc = pp_fhir_search_parse(type, q, strict, &s);
+
+	if (rc)
+		fprintf(stderr, "parse(%s) failed: %s\n", q, s.error);
+	assert_int_equal(rc, PP_OK);
+	return &s;
+}
+
+static void test_search_parse(void **state)
+{
+	pp_fhir_search *s, bad;
+	char big[6000];
+	(void)state;
+
+	s = parse_ok("Observation", "", false);
+	assert_int_equal(s->count, PP_FHIR_COUNT_DEFAULT);
+	assert_string_equal(s->norm, "");
+	s = parse_ok("Observation", "_count=500", false);
+	assert_int_equal(s->count, PP_FHIR_COUNT_MAX);
+	s = parse_ok("Observation", "_count=0", false);
+	assert_int_equal(s->count, 0);
+	assert_int_equal(pp_fhir_search_parse("Observation", "_count=7&_count=9", false, &bad),
+	                 PP_EINVAL);
+	assert_int_equal(pp_fhir_search_parse("Observation", "_sort=date&_sort=-date", false, &bad),
+	                 PP_EINVAL);
+	/* tokens */
+	s = parse_ok("Observation", "code=http%3A%2F%2Floinc.org%7C4548-4,2345-7&category=|lab&"
+	             "category=http://x|", false);
+	assert_int_equal(s->nfilters, 3);
+	assert_string_equal(s->filters[0].def->name, "code");
+	assert_int_equal(s->filters[0].nvalues, 2);
+	assert_string_equal(s->filters[0].v.tokens[0].system, "http://loinc.org");
+	assert_string_equal(s->filters[0].v.tokens[0].code, "4548-4");
+	assert_false(s->filters[0].v.tokens[0].any_system);
+	assert_true(s->filters[0].v.tokens[1].any_system);
+	assert_string_equal(s->filters[0].v.tokens[1].code, "2345-7");
+	assert_true(s->filters[1].v.tokens[0].no_system);
+	assert_string_equal(s->filters[2].v.tokens[0].system, "http://x");
+	assert_string_equal(s->filters[2].v.tokens[0].code, "");
+	/* escapes: "\," and "\|" are data */
+	s = parse_ok("Observation", "code=a%5C%2Cb%5C%7Cc", false);
+	assert_int_equal(s->filters[0].nvalues, 1);
+	assert_string_equal(s->filters[0].v.tokens[0].code, "a,b|c");
+	/* dates with prefixes */
+	s = parse_ok("Observation", "date=ge2020&date=lt2021-03", false);
+	assert_int_equal(s->filters[0].v.dates[0].prefix, PP_FHIR_PFX_GE);
+	assert_int_equal(s->filters[1].v.dates[0].prefix, PP_FHIR_PFX_LT);
+	/* the normalised query is sorted and re-encoded; _cursor is kept out of it */
+	s = parse_ok("Observation", "date=ge2020&code=x%20y&_cursor=abc&_count=10", false);
+	assert_string_equal(s->norm, "_count=10&code=x%20y&date=ge2020");
+	assert_string_equal(s->cursor, "abc");
+	/* patient / subject */
+	s = parse_ok("Observation", "subject=Patient/abc123", false);
+	assert_string_equal(s->patient, "abc123");
+	s = parse_ok("Condition", "patient=https://h/fhir/Patient/abc123&patient=abc123", false);
+	assert_string_equal(s->patient, "abc123");
+	/* sorting, summary, format */
+	s = parse_ok("Observation", "_sort=-date&_summary=count&_format=json", false);
+	assert_int_equal(s->sort, PP_FHIR_SORT_DATE_DESC);
+	assert_true(s->summary_count);
+	assert_false(s->want_xml);
+	s = parse_ok("Encounter", "_sort=_lastUpdated,-date&_format=application/fhir%2Bxml", false);
+	assert_int_equal(s->sort, PP_FHIR_SORT_UPDATED);
+	assert_true(s->want_xml);
+	/* empty values are ignored */
+	s = parse_ok("Observation", "code=&date=", false);
+	assert_int_equal(s->nfilters, 0);
+	/* lenient ignores and lists unknown parameters; strict refuses them */
+	s = parse_ok("Observation", "foo=1&code:text=x&_elements=id&_sort=weird", false);
+	assert_int_equal(s->nignored, 4);
+	assert_string_equal(s->ignored[0], "foo");
+	assert_string_equal(s->norm, "");
+	assert_int_equal(pp_fhir_search_parse("Observation", "foo=1", true, &bad), PP_EINVAL);
+	assert_non_null(strstr(bad.error, "foo"));
+	assert_int_equal(pp_fhir_search_parse("Observation", "_sort=weird", true, &bad), PP_EINVAL);
+	assert_int_equal(pp_fhir_search_parse("Practitioner", "patient=abc", true, &bad), PP_EINVAL);
+	/* malformed values of known parameters: always errors, and never echoed */
+	static const char *const malformed[] = {
+		"date=2020-13", "date=xx2020", "date=ge", "_count=abc", "_count=-1", "_count=1e3",
+		"_count=99999999999", "_lastUpdated=soon", "_lastUpdated=ge2020,le2021",
+		"patient=Group/1", "patient=a,b", "patient=abc&patient=def", "subject=Patient/",
+		"code=|", "code=a,,b", "code=,", "_id=a%2Fb", "_id=a&_id=b", "code=%zz", "code=%00",
+		"code=1,2,3,4,5,6,7,8,9", "_cursor=" "0123456789012345678901234567890123456789"
+		"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567",
+	};
+	for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
+		assert_int_equal(pp_fhir_search_parse("Observation", malformed[i], false, &bad),
+		                 PP_EINVAL);
+		assert_true(bad.error[0]);
+		assert_null(strstr(bad.error, "2020-13"));
+		assert_null(strstr(bad.error, "Group"));
+	}
+	/* limits */
+	memset(big, 0, sizeof big);
+	for (int i = 0; i < 70; i++)
+		snprintf(big + strlen(big), sizeof big - strlen(big), "%sx%d=1", i ? "&" : "", i);
+	assert_int_equal(pp_fhir_search_parse("Observation", big, false, &bad), PP_EINVAL);
+	memset(big, 'a', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	memcpy(big, "code=", 5);
+	assert_int_equal(pp_fhir_search_parse("Observation", big, false, &bad), PP_EINVAL);
+	assert_int_equal(pp_fhir_search_parse("Medication", "", false, &bad), PP_EINVAL);
+	assert_int_equal(pp_fhir_search_parse(NULL, "", false, &bad), PP_EINVAL);
+	assert_int_equal(pp_fhir_search_parse("Observation", NULL, false, NULL), PP_EINVAL);
+}
+
+static void test_search_match(void **state)
+{
+	json_t *obs = json_loads(
+	    "{\"resourceType\":\"Observation\",\"id\":\"x\",\"status\":\"final\","
+	    "\"category\":[{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/"
+	    "observation-category\",\"code\":\"laboratory\"}]}],"
+	    "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"4548-4\"}]},"
+	    "\"effectiveDateTime\":\"2021-03-04T10:00:00Z\"}", 0, NULL);
+	json_t *enc = json_loads(
+	    "{\"resourceType\":\"Encounter\",\"id\":\"e\",\"status\":\"finished\","
+	    "\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"AMB\"},"
+	    "\"period\":{\"start\":\"2021-03-04T10:00:00Z\",\"end\":\"2021-03-06T10:00:00Z\"}}", 0, NULL);
+	json_t *pat = json_loads(
+	    "{\"resourceType\":\"Patient\",\"id\":\"p\",\"gender\":\"female\",\"birthDate\":\"1980-02-03\","
+	    "\"identifier\":[{\"system\":\"urn:mrn\",\"value\":\"M123\"}],"
+	    "\"name\":[{\"family\":\"Johnson\",\"given\":[\"Elisa\"]}]}", 0, NULL);
+	int64_t lu = ms_of(2024, 1, 1, 0, 0, 0);
+	struct { const char *type, *q; json_t **res; bool want; } cases[] = {
+		{"Observation", "", &obs, true},
+		{"Observation", "code=4548-4", &obs, true},
+		{"Observation", "code=http://loinc.org|4548-4", &obs, true},
+		{"Observation", "code=http://snomed.info/sct|4548-4", &obs, false},
+		{"Observation", "code=|4548-4", &obs, false},
+		{"Observation", "code=http://loinc.org|", &obs, true},
+		{"Observation", "code=1234-5,4548-4", &obs, true},
+		{"Observation", "category=laboratory", &obs, true},
+		{"Observation", "category=vital-signs", &obs, false},
+		{"Observation", "category=laboratory&code=1234-5", &obs, false},
+		{"Observation", "status=final", &obs, true},
+		{"Observation", "date=2021", &obs, true},
+		{"Observation", "date=2021-03", &obs, true},
+		{"Observation", "date=2021-04", &obs, false},
+		{"Observation", "date=ge2021-03-04", &obs, true},
+		{"Observation", "date=gt2021-03-04", &obs, false},
+		{"Observation", "date=lt2021-03-04T10:00:01Z", &obs, true},
+		{"Observation", "date=le2020,ge2021", &obs, true},
+		{"Observation", "date=le2020&date=ge2021", &obs, false},
+		{"Observation", "_id=thepub", &obs, true},
+		{"Observation", "_id=other,thepub", &obs, true},
+		{"Observation", "_id=other", &obs, false},
+		{"Observation", "_lastUpdated=ge2024-01-01", &obs, true},
+		{"Observation", "_lastUpdated=lt2024", &obs, false},
+		{"Encounter", "date=2021-03-05", &enc, false},   /* eq: the period is not inside the day */
+		{"Encounter", "date=ge2021-03-05", &enc, true},
+		{"Encounter", "date=le2021-03-05", &enc, true},
+		{"Encounter", "date=sa2021-03-03", &enc, true},
+		{"Encounter", "date=eb2021-03-07", &enc, true},
+		{"Encounter", "date=2021-03", &enc, true},
+		{"Encounter", "class=AMB", &enc, true},
+		{"Encounter", "class=http://terminology.hl7.org/CodeSystem/v3-ActCode|IMP", &enc, false},
+		{"Patient", "gender=female", &pat, true},
+		{"Patient", "gender=male", &pat, false},
+		{"Patient", "identifier=urn:mrn|M123", &pat, true},
+		{"Patient", "identifier=M124", &pat, false},
+		{"Patient", "name=john", &pat, true},
+		{"Patient", "family=JOHN", &pat, true},
+		{"Patient", "given=eli", &pat, true},
+		{"Patient", "given=john", &pat, false},
+		{"Patient", "birthdate=1980", &pat, true},
+		{"Patient", "birthdate=lt1980-02-03", &pat, false},
+	};
+	(void)state;
+
+	assert_non_null(obs);
+	assert_non_null(enc);
+	assert_non_null(pat);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		pp_fhir_search *s = parse_ok(cases[i].type, cases[i].q, true);
+		bool got = pp_fhir_search_match(s, *cases[i].res, "thepub", lu);
+		if (got != cases[i].want)
+			fprintf(stderr, "match %s ?%s: got %d\n", cases[i].type, cases[i].q, got);
+		assert_true(got == cases[i].want);
+	}
+	/* sort keys */
+	assert_int_equal(pp_fhir_search_sort_key(parse_ok("Observation", "_sort=date", false), obs, lu),
+	                 ms_of(2021, 3, 4, 10, 0, 0));
+	assert_int_equal(pp_fhir_search_sort_key(parse_ok("Encounter", "_sort=-_lastUpdated", false),
+	                                         enc, lu), lu);
+	assert_false(pp_fhir_search_match(NULL, obs, "x", lu));
+	json_decref(obs);
+	json_decref(enc);
+	json_decref(pat);
+}
+
+typedef struct first_row { pp_store_resource row; bool found; } first_row;
+
+static int keep_first_with_encounter(void *ctx, const pp_store_resource *r)
+{
+	first_row *f = ctx;
+	json_t *res = NULL;
+
+	if (r->patient_id > 0 && !pp_fhir_resource_load(cr, r, &res) &&
+	    json_object_get(res, "encounter")) {
+		f->row = *r;
+		f->row.body = malloc(r->body_len);
+		memcpy(f->row.body, r->body, r->body_len);
+		f->found = true;
+	}
+	json_decref(res);
+	return f->found;
+}
+
+static void test_serve_resource_rewrites_references(void **state)
+{
+	first_row f = {0};
+	pp_store_resource patient = {0}, enc = {0};
+	json_t *res = NULL, *cs;
+	char want[80];
+	const char *ref;
+	(void)state;
+
+	assert_int_equal(pp_store_resource_each_of_type(st, "Condition", keep_first_with_encounter, &f),
+	                 PP_OK);
+	assert_true(f.found);
+	assert_int_equal(pp_fhir_resource_load(cr, &f.row, &res), PP_OK);
+	assert_int_equal(pp_fhir_serve_resource(st, cr, res, &f.row), PP_OK);
+	assert_string_equal(pp_fhir_str(res, "id"), f.row.pub_id);
+	assert_non_null(pp_fhir_path_str(res, "meta.lastUpdated"));
+	snprintf(want, sizeof want, "%d", f.row.version);
+	assert_string_equal(pp_fhir_path_str(res, "meta.versionId"), want);
+	assert_int_equal(pp_store_resource_get(st, f.row.patient_id, &patient), PP_OK);
+	snprintf(want, sizeof want, "Patient/%s", patient.pub_id);
+	assert_string_equal(pp_fhir_path_str(res, "subject.reference"), want);
+	ref = pp_fhir_path_str(res, "encounter.reference");
+	assert_non_null(ref);
+	assert_int_equal(strncmp(ref, "Encounter/", 10), 0);
+	assert_int_equal(pp_store_resource_get_pub(st, "Encounter", ref + 10, &enc), PP_OK);
+	json_decref(res);
+	/* references that resolve nowhere lose their reference string, others stay */
+	res = json_loads("{\"resourceType\":\"Condition\",\"subject\":{\"reference\":\"Patient/nope\"},"
+	                 "\"encounter\":{\"reference\":\"urn:uuid:nope\",\"display\":\"d\"},"
+	                 "\"asserter\":{\"reference\":\"Practitioner?identifier=x|1\"},"
+	                 "\"recorder\":{\"reference\":\"https://other.example/fhir/Practitioner/9\"},"
+	                 "\"note\":[{\"authorReference\":{\"reference\":\"#c1\"}}]}", 0, NULL);
+	assert_int_equal(pp_fhir_serve_resource(st, cr, res, &f.row), PP_OK);
+	assert_null(pp_fhir_path_str(res, "subject.reference"));
+	assert_string_equal(pp_fhir_path_str(res, "subject.display"), "Not available");
+	assert_null(pp_fhir_path_str(res, "encounter.reference"));
+	assert_string_equal(pp_fhir_path_str(res, "encounter.display"), "d");
+	assert_string_equal(pp_fhir_path_str(res, "asserter.reference"), "Practitioner?identifier=x|1");
+	assert_string_equal(pp_fhir_path_str(res, "recorder.reference"),
+	                    "https://other.example/fhir/Practitioner/9");
+	assert_string_equal(pp_fhir_path_str(res, "note.0.authorReference.reference"), "#c1");
+	json_decref(res);
+	assert_int_equal(pp_fhir_serve_resource(st, cr, NULL, &f.row), PP_EINVAL);
+	pp_store_resource_clear(&f.row);
+	pp_store_resource_clear(&patient);
+	pp_store_resource_clear(&enc);
+
+	cs = pp_fhir_capability("https://portal.example");
+	assert_non_null(cs);
+	assert_string_equal(pp_fhir_str(cs, "fhirVersion"), "4.0.1");
+	assert_string_equal(pp_fhir_path_str(cs, "rest.0.security.extension.0.extension.1.valueUri"),
+	                    "https://portal.example/oauth/token");
+	assert_int_equal(json_array_size(pp_fhir_path(cs, "rest.0.resource")), 13);
+	json_decref(cs);
+	cs = pp_fhir_outcome("error", "not-found", "Resource not found");
+	assert_string_equal(pp_fhir_path_str(cs, "issue.0.code"), "not-found");
+	json_decref(cs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -947,6 +1307,11 @@ int main(void)
 		cmocka_unit_test(test_changed_resource_bumps_version),
 		cmocka_unit_test(test_summary_for_fixture_patient),
 		cmocka_unit_test(test_demo_observations),
+		cmocka_unit_test(test_date_parse),
+		cmocka_unit_test(test_date_prefixes),
+		cmocka_unit_test(test_search_parse),
+		cmocka_unit_test(test_search_match),
+		cmocka_unit_test(test_serve_resource_rewrites_references),
 		/* these add resources to fixture patients: after the summary counts */
 		cmocka_unit_test(test_rerun_completes_partial_import),
 		cmocka_unit_test(test_late_patient_links_on_reimport),

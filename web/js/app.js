@@ -9,6 +9,7 @@ import { signinView } from './views/signin.js';
 import { mfaView } from './views/mfa.js';
 import { enrolView, recoveryCodesView } from './views/enrol.js';
 import { summaryView } from './views/summary.js';
+import { consentView, appsView } from './views/consent.js';
 
 const SITE = 'Patient Portal';
 const mainEl = document.getElementById('main');
@@ -50,6 +51,17 @@ function show(view) {
     view.focus.focus();
   }
   firstRender = false;
+}
+
+// An app sent the browser here from /oauth/authorize (#/authorize/<request id>): once signed in,
+// the consent view answers it. #/apps lists the connected apps.
+function pendingAuthorize() {
+  const m = window.location.hash.match(/^#\/authorize\/([A-Za-z0-9_-]{1,64})$/);
+  return m ? m[1] : null;
+}
+
+function clearHash() {
+  window.history.replaceState(null, '', window.location.pathname + window.location.search);
 }
 
 function setNav(state) {
@@ -125,6 +137,10 @@ function showState(state, extra = {}) {
       onLocked: (text) => { idle.stop(); showSignin({ kind: 'error', text }); },
       onSessionLost: sessionLost,
     }));
+  } else if (state === 'full' && pendingAuthorize()) {
+    show(consentView({ requestId: pendingAuthorize(), onDone: () => { clearHash(); showState('full'); }, onError: sessionLost }));
+  } else if (state === 'full' && window.location.hash === '#/apps') {
+    show(appsView({ onError: sessionLost }));
   } else if (state === 'full') {
     show(summaryView({ api, notice: extra.notice, onError: sessionLost }));
   } else {

@@ -1,0 +1,681 @@
+/* fhir: the FHIR R4 REST API — GET /fhir/metadata, read (GET /fhir/<Type>/<id>) and search
+ * (GET /fhir/<Type>?...). Each PHI request goes: content negotiation → authentication → scope →
+ * pp_policy_check → store/crypto → ONE pp_audit_record (fail closed: 503, no PHI) → response.
+ *
+ * Served resources carry the row's opaque pub_id as their id, meta.versionId/lastUpdated from the
+ * store, and every Reference rewritten to served ids (see pp_fhir_serve_resource). Searches decrypt
+ * their candidates (one patient's compartment; for directory types and for user/system callers
+ * without patient=, a scan capped at SCAN_MAX rows) and filter in memory. Paging uses an opaque
+ * cursor MAC'd over the normalised query, the offset and the caller (api_auth.c); the policy and
+ * scope checks run again on every page. */
+#include "fhir/api_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define SCAN_MAX 1000          /* rows a search without a patient may look at */
+#define REFCACHE_MAX 512
+
+/* ---- reference rewriting ---- */
+
+typedef struct refcache {
+	char **from, **to;         /* to[i] NULL: drop the reference */
+	int n;
+} refcache;
+
+static void refcache_free(refcache *rc)
+{
+	for (int i = 0; i < rc->n; i++) {
+		free(rc->from[i]);
+		free(rc->to[i]);
+	}
+	free(rc->from);
+	free(rc->to);
+	memset(rc, 0, sizeof *rc);
+}
+
+static int lookup_pub(struct pp_store *st, struct pp_crypto *c, const char *type, const char *id,
+                      char *pub, size_t cap)
+{
+	uint8_t bidx[32];
+	pp_store_resource row = {0};
+	int rc;
+
+	if (!pp_fhir_known_type(type) || !pp_fhir_valid_id(id))
+		return PP_ENOTFOUND;
+	if ((rc = pp_fhir_lid_bidx(c, type, id, bidx)))
+		return rc;
+	rc = pp_store_resource_find_lid(st, type, bidx, &row);
+	if (!rc)
+		snprintf(pub, cap, "%s", row.pub_id);
+	pp_store_resource_clear(&row);
+	return rc;
+}
+
+enum { REF_KEEP = 0, REF_REWRITE = 1, REF_DROP = 2 };
+
+/* "Type/id" or "Type/id/_history/n" at p → type and id */
+static bool split_relative(const char *p, char *type, size_t tcap, char *id, size_t icap)
+{
+	const char *slash = strchr(p, '/'), *end;
+
+	if (!slash || (size_t)(slash - p) >= tcap)
+		return false;
+	memcpy(type, p, (size_t)(slash - p));
+	type[slash - p] = '\0';
+	end = strchr(slash + 1, '/');
+	if (end && strncmp(end, "/_history/", 10))
+		return false;
+	if (!end)
+		end = slash + 1 + strlen(slash + 1);
+	if ((size_t)(end - slash - 1) >= icap)
+		return false;
+	memcpy(id, slash + 1, (size_t)(end - slash - 1));
+	id[end - slash - 1] = '\0';
+	return true;
+}
+
+static int resolve(struct pp_store *st, struct pp_crypto *c, const char *ref, char *out,
+                   size_t cap)
+{
+	char type[48], id[80], pub[48];
+	int rc;
+
+	if (ref[0] == '#' || strchr(ref, '?') || !strncmp(ref, "urn:oid:", 8))
+		return REF_KEEP;   /* contained, conditional (left as received), OID */
+	if (!strncmp(ref, "urn:uuid:", 9)) {
+		/* a Bundle-internal reference does not say the type: try the ones we store */
+		static const char *const order[] = {
+			"Patient", "Encounter", "Practitioner", "Organization", "Location", "Condition",
+			"Observation", "MedicationRequest", "Procedure", "Immunization",
+			"AllergyIntolerance", "DocumentReference", "Device", "PractitionerRole",
+		};
+		for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+			rc = lookup_pub(st, c, order[i], ref + 9, pub, sizeof pub);
+			if (!rc) {
+				snprintf(out, cap, "%s/%s", order[i], pub);
+				return REF_REWRITE;
+			}
+			if (rc != PP_ENOTFOUND)
+				return rc;
+		}
+		return REF_DROP;
+	}
+	if (strstr(ref, "://")) {
+		/* an absolute URL: ours when its tail names a stored resource, else another server's */
+		const char *p = ref + strlen(ref);
+		int slashes = 0;
+		const char *hist = strstr(ref, "/_history/");
+		const char *stop = hist ? hist : p;
+		for (p = stop; p > ref; p--)
+			if (p[-1] == '/' && ++slashes == 2)
+				break;
+		if (slashes == 2 && split_relative(p, type, sizeof type, id, sizeof id) &&
+		    lookup_pub(st, c, type, id, pub, sizeof pub) == PP_OK) {
+			snprintf(out, cap, "%s/%s", type, pub);
+			return REF_REWRITE;
+		}
+		return REF_KEEP;
+	}
+	if (!split_relative(ref, type, sizeof type, id, sizeof id))
+		return REF_DROP;
+	rc = lookup_pub(st, c, type, id, pub, sizeof pub);
+	pp_wipe(id, sizeof id);
+	if (rc == PP_ENOTFOUND)
+		return REF_DROP;
+	if (rc)
+		return rc;
+	snprintf(out, cap, "%s/%s", type, pub);
+	return REF_REWRITE;
+}
+
+static int resolve_cached(struct pp_store *st, struct pp_crypto *c, refcache *cache,
+                          const char *ref, char *out, size_t cap)
+{
+	int rc;
+
+	for (int i = 0; cache && i < cache->n; i++) {
+		if (!strcmp(cache->from[i], ref)) {
+			if (!cache->to[i])
+				return REF_DROP;
+			snprintf(out, cap, "%s", cache->to[i]);
+			return REF_REWRITE;
+		}
+	}
+	rc = resolve(st, c, ref, out, cap);
+	if (cache && (rc == REF_REWRITE || rc == REF_DROP) && cache->n < REFCACHE_MAX) {
+		if (!cache->from) {
+			cache->from = calloc(REFCACHE_MAX, sizeof *cache->from);
+			cache->to = calloc(REFCACHE_MAX, sizeof *cache->to);
+			if (!cache->from || !cache->to)
+				return PP_ENOMEM;
+		}
+		cache->from[cache->n] = pp_strdup(ref);
+		cache->to[cache->n] = rc == REF_REWRITE ? pp_strdup(out) : NULL;
+		if (!cache->from[cache->n]) {
+			free(cache->to[cache->n]);
+			return PP_ENOMEM;
+		}
+		cache->n++;
+	}
+	return rc;
+}
+
+static int rewrite_refs(struct pp_store *st, struct pp_crypto *c, refcache *cache, json_t *v,
+                        int depth)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+	int rc;
+
+	if (depth > 64)
+		return PP_ETOOBIG;
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+			if ((rc = rewrite_refs(st, c, cache, x, depth + 1)))
+				return rc;
+		return PP_OK;
+	}
+	if (!json_is_object(v))
+		return PP_OK;
+	x = json_object_get(v, "reference");
+	if (json_is_string(x)) {
+		char out[128];
+		rc = resolve_cached(st, c, cache, json_string_value(x), out, sizeof out);
+		if (rc < 0)
+			return rc;
+		if (rc == REF_REWRITE) {
+			if (json_object_set_new(v, "reference", json_string(out)))
+				return PP_ENOMEM;
+		} else if (rc == REF_DROP) {
+			json_object_del(v, "reference");
+			if (json_object_size(v) == 0 &&
+			    json_object_set_new(v, "display", json_string("Not available")))
+				return PP_ENOMEM;
+		}
+	}
+	json_object_foreach(v, k, x) {
+		if (!strcmp(k, "reference"))
+			continue;
+		if ((rc = rewrite_refs(st, c, cache, x, depth + 1)))
+			return rc;
+	}
+	return PP_OK;
+}
+
+static int serve(struct pp_store *st, struct pp_crypto *c, refcache *cache, json_t *res,
+                 const pp_store_resource *row)
+{
+	char ver[24], when[32];
+	json_t *meta;
+	int rc;
+
+	if (!json_is_object(res) || !row)
+		return PP_EINVAL;
+	if ((rc = rewrite_refs(st, c, cache, res, 0)))
+		return rc;
+	snprintf(ver, sizeof ver, "%d", row->version > 0 ? row->version : 1);
+	pp_clock_format_iso(row->last_updated_ms, when);
+	meta = json_object_get(res, "meta");
+	if (!json_is_object(meta)) {
+		meta = json_object();
+		if (!meta || json_object_set_new(res, "meta", meta))
+			return PP_ENOMEM;
+	}
+	if (json_object_set_new(res, "id", json_string(row->pub_id)) ||
+	    json_object_set_new(meta, "versionId", json_string(ver)) ||
+	    json_object_set_new(meta, "lastUpdated", json_string(when)))
+		return PP_ENOMEM;
+	return PP_OK;
+}
+
+int pp_fhir_serve_resource(struct pp_store *st, struct pp_crypto *c, json_t *res,
+                           const void *stored_resource)
+{
+	refcache cache = {0};
+	int rc = serve(st, c, &cache, res, stored_resource);
+
+	refcache_free(&cache);
+	return rc;
+}
+
+/* ---- helpers ---- */
+
+static int patient_pub(pp_app *app, int64_t patient_id, char *out, size_t cap)
+{
+	pp_store_resource row = {0};
+	int rc;
+
+	out[0] = '\0';
+	if (patient_id <= 0)
+		return PP_ENOTFOUND;
+	rc = pp_store_resource_get(app->store, patient_id, &row);
+	if (!rc)
+		snprintf(out, cap, "%s", row.pub_id);
+	pp_store_resource_clear(&row);
+	return rc;
+}
+
+static const char *base_url(pp_app *app)
+{
+	return app->cfg && app->cfg->server_public_url[0] ? app->cfg->server_public_url
+	                                                   : "https://localhost:8443";
+}
+
+/* the id from the path as it may appear in the audit log: an opaque id of ours or "invalid" */
+static const char *audit_id(const char *id)
+{
+	return id && strlen(id) == 32 && strspn(id, "0123456789abcdef") == 32 ? id : "invalid";
+}
+
+/* ---- GET /fhir/metadata ---- */
+
+static int h_metadata(void *vapp, pp_http_request *r)
+{
+	pp_app *app = vapp;
+
+	if (!pp_fhir_api_accept_ok(r))
+		return pp_fhir_api_error(r, 406, "not-supported", "Only application/fhir+json is served");
+	return pp_fhir_api_send(r, 200, pp_fhir_capability(base_url(app)), false);
+}
+
+/* ---- GET /fhir/<Type>/<id> ---- */
+
+static int h_read(void *vapp, pp_http_request *r)
+{
+	pp_app *app = vapp;
+	const char *type = pp_fhir_api_type(pp_http_param(r, "type"));
+	const char *id = pp_http_param(r, "id");
+	pp_fhir_caller c;
+	pp_policy_decision d = {0};
+	pp_store_resource row = {0};
+	json_t *res = NULL;
+	char ppub[48] = "", etag[32];
+	int rc;
+
+	if (!pp_fhir_api_accept_ok(r))
+		return pp_fhir_api_error(r, 406, "not-supported", "Only application/fhir+json is served");
+	if (!type)
+		return pp_fhir_api_error(r, 404, "not-supported", "Resource type not supported");
+	if (pp_fhir_api_authenticate(app, r, &c))
+		return 0;
+	if (!pp_fhir_api_scope_allows(&c, type, PP_SCOPE_R, NULL)) {
+		if (pp_fhir_api_audit(app, &c, "read", NULL, type, audit_id(id), "denied", NULL,
+		                      "scope"))
+			return pp_fhir_api_audit_failed(r);
+		return pp_fhir_api_error(r, 403, "forbidden", "The granted scopes do not allow this");
+	}
+	rc = PP_ENOTFOUND;
+	if (id && strlen(id) < sizeof row.pub_id && pp_fhir_valid_id(id))
+		rc = pp_store_resource_get_pub(app->store, type, id, &row);
+	if (rc == PP_ENOTFOUND) {
+		if (pp_fhir_api_audit(app, &c, "read", NULL, type, audit_id(id), "denied", NULL,
+		                      "not-found"))
+			return pp_fhir_api_audit_failed(r);
+		return pp_fhir_api_not_found(r);
+	}
+	if (rc)
+		goto fail;
+	if (row.patient_id > 0)
+		patient_pub(app, row.patient_id, ppub, sizeof ppub);
+	pp_policy_check(&c.p, PP_POLICY_READ, row.patient_id, type, &d);
+	if (d.effect != PP_POLICY_DENY && c.restricted && row.patient_id > 0 &&
+	    row.patient_id != c.restrict_patient) {
+		d.effect = PP_POLICY_DENY;
+		d.reason = "outside-grant";
+	}
+	if (d.effect == PP_POLICY_DENY) {
+		rc = pp_fhir_api_audit(app, &c, "read", ppub, type, row.pub_id, "denied", d.purpose,
+		                       d.reason);
+		pp_store_resource_clear(&row);
+		return rc ? pp_fhir_api_audit_failed(r) : pp_fhir_api_not_found(r);
+	}
+	if ((rc = pp_fhir_resource_load(app->crypto, &row, &res)))
+		goto fail;
+	if (!pp_fhir_api_scope_allows(&c, type, PP_SCOPE_R, res)) {
+		json_decref(res);
+		rc = pp_fhir_api_audit(app, &c, "read", ppub, type, row.pub_id, "denied", d.purpose,
+		                       "scope-granular");
+		pp_store_resource_clear(&row);
+		return rc ? pp_fhir_api_audit_failed(r) : pp_fhir_api_not_found(r);
+	}
+	if ((rc = pp_fhir_serve_resource(app->store, app->crypto, res, &row)))
+		goto fail;
+	if (pp_fhir_api_audit(app, &c, "read", ppub, type, row.pub_id, "success", d.purpose,
+	                      d.reason)) {
+		json_decref(res);
+		pp_store_resource_clear(&row);
+		return pp_fhir_api_audit_failed(r);
+	}
+	snprintf(etag, sizeof etag, "W/\"%d\"", row.version > 0 ? row.version : 1);
+	pp_http_set_header(r, "ETag", etag);
+	pp_store_resource_clear(&row);
+	return pp_fhir_api_send(r, 200, res, true);
+fail:
+	json_decref(res);
+	if (pp_fhir_api_audit(app, &c, "read", ppub, type, row.pub_id[0] ? row.pub_id : NULL,
+	                      "failure", d.purpose, pp_strerror(rc)))
+		rc = PP_EAUDIT;
+	pp_store_resource_clear(&row);
+	if (rc == PP_EAUDIT)
+		return pp_fhir_api_audit_failed(r);
+	return pp_fhir_api_error(r, 500, "exception", "The server could not complete the request");
+}
+
+/* ---- GET /fhir/<Type>?... ---- */
+
+typedef struct hit {
+	json_t *res;
+	pp_store_resource row;     /* without its body */
+	int64_t key;
+	size_t seq;
+} hit;
+
+typedef struct collect {
+	pp_app *app;
+	const pp_fhir_caller *c;
+	const pp_fhir_search *s;
+	bool per_row_policy;       /* a scan across patients: check each row */
+	hit *hits;
+	size_t n, cap;
+	int err;
+} collect;
+
+static int collect_row(void *vctx, const pp_store_resource *row)
+{
+	collect *x = vctx;
+	json_t *res = NULL;
+	int rc;
+
+	if (x->per_row_policy) {
+		pp_policy_decision d;
+		pp_policy_check(&x->c->p, PP_POLICY_SEARCH, row->patient_id, x->s->type, &d);
+		if (d.effect == PP_POLICY_DENY ||
+		    (x->c->restricted && row->patient_id > 0 &&
+		     row->patient_id != x->c->restrict_patient))
+			return 0;
+	}
+	if ((rc = pp_fhir_resource_load(x->app->crypto, row, &res))) {
+		x->err = rc;
+		return 1;
+	}
+	if (!pp_fhir_search_match(x->s, res, row->pub_id, row->last_updated_ms) ||
+	    !pp_fhir_api_scope_allows(x->c, x->s->type, PP_SCOPE_S, res)) {
+		json_decref(res);
+		return 0;
+	}
+	if (x->n == x->cap) {
+		size_t ncap = x->cap ? x->cap * 2 : 64;
+		hit *grown = realloc(x->hits, ncap * sizeof *grown);
+		if (!grown) {
+			json_decref(res);
+			x->err = PP_ENOMEM;
+			return 1;
+		}
+		x->hits = grown;
+		x->cap = ncap;
+	}
+	x->hits[x->n].res = res;
+	x->hits[x->n].row = *row;
+	x->hits[x->n].row.body = NULL;
+	x->hits[x->n].row.body_len = 0;
+	x->hits[x->n].key = pp_fhir_search_sort_key(x->s, res, row->last_updated_ms);
+	x->hits[x->n].seq = x->n;
+	x->n++;
+	return 0;
+}
+
+static int cmp_asc(const void *a, const void *b)
+{
+	const hit *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+	const hit *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key > y->key ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static json_t *link_obj(const char *rel, const char *url)
+{
+	return json_pack("{s:s,s:s}", "relation", rel, "url", url);
+}
+
+static int page_url(pp_app *app, const pp_fhir_search *s, const char *cursor, pp_buf *out)
+{
+	pp_buf_reset(out);
+	if (pp_buf_appendf(out, "%s/fhir/%s", base_url(app), s->type))
+		return PP_ETOOBIG;
+	if (s->norm[0] || cursor) {
+		if (pp_buf_appendf(out, "?%s%s%s%s", s->norm, s->norm[0] && cursor ? "&" : "",
+		                   cursor ? "_cursor=" : "", cursor ? cursor : ""))
+			return PP_ETOOBIG;
+	}
+	return PP_OK;
+}
+
+static int h_search(void *vapp, pp_http_request *r)
+{
+	pp_app *app = vapp;
+	const char *type = pp_fhir_api_type(pp_http_param(r, "type"));
+	pp_fhir_caller c;
+	pp_fhir_search *s = NULL;
+	pp_policy_decision d = {.purpose = NULL, .reason = "scan"};
+	collect x = {0};
+	refcache cache = {0};
+	pp_buf url, ids;
+	json_t *bundle = NULL, *links = NULL, *entries = NULL;
+	char ppub[64] = "", cursor[80], bid[40];
+	uint8_t rnd[16];
+	uint32_t offset = 0;
+	int64_t patient_id = 0;
+	bool scan = false;
+	size_t end;
+	int rc = PP_OK;
+	const char *deny = NULL;
+
+	pp_buf_init(&url, PP_FHIR_NORM_MAX + 512);
+	pp_buf_init(&ids, (size_t)PP_FHIR_COUNT_MAX * 48 + 64);
+	if (!pp_fhir_api_accept_ok(r))
+		return pp_fhir_api_error(r, 406, "not-supported", "Only application/fhir+json is served");
+	if (!type)
+		return pp_fhir_api_error(r, 404, "not-supported", "Resource type not supported");
+	if (pp_fhir_api_authenticate(app, r, &c))
+		return 0;
+	if (!(s = calloc(1, sizeof *s)))
+		return PP_ENOMEM;
+	rc = pp_fhir_search_parse(type, pp_http_query_string(r), pp_fhir_api_strict(r), s);
+	if (rc == PP_EINVAL) {
+		rc = pp_fhir_api_error(r, 400, "invalid", s->error);
+		goto out;
+	}
+	if (rc)
+		goto out;
+	if (s->want_xml) {
+		rc = pp_fhir_api_error(r, 406, "not-supported", "Only application/fhir+json is served");
+		goto out;
+	}
+	if (!pp_fhir_api_scope_allows(&c, type, PP_SCOPE_S, NULL)) {
+		if (pp_fhir_api_audit(app, &c, "search", NULL, type, NULL, "denied", NULL, "scope"))
+			rc = pp_fhir_api_audit_failed(r);
+		else
+			rc = pp_fhir_api_error(r, 403, "forbidden", "The granted scopes do not allow this");
+		goto out;
+	}
+
+	/* whose data: patient=, else the caller's own compartment, else a capped scan */
+	if (pp_fhir_api_directory_type(type)) {
+		pp_policy_check(&c.p, PP_POLICY_SEARCH, 0, type, &d);
+		if (d.effect == PP_POLICY_DENY)
+			deny = d.reason;
+		scan = true;
+	} else {
+		if (s->patient[0]) {
+			pp_store_resource prow = {0};
+			snprintf(ppub, sizeof ppub, "%s", audit_id(s->patient));
+			if (pp_store_resource_get_pub(app->store, "Patient", s->patient, &prow) == PP_OK)
+				patient_id = prow.id;
+			pp_store_resource_clear(&prow);
+			if (!patient_id)
+				deny = "no-patient";
+		} else if (c.restricted) {
+			patient_id = c.restrict_patient;
+			if (patient_pub(app, patient_id, ppub, sizeof ppub))
+				deny = "no-patient";
+		} else {
+			scan = true;   /* user/system caller across patients: checked row by row */
+		}
+		if (!deny && !scan) {
+			pp_policy_check(&c.p, PP_POLICY_SEARCH, patient_id, type, &d);
+			if (d.effect == PP_POLICY_DENY)
+				deny = d.reason;
+			else if (c.restricted && patient_id != c.restrict_patient)
+				deny = "outside-grant";
+		}
+	}
+	if (deny) {
+		if (pp_fhir_api_audit(app, &c, "search", ppub, type, NULL, "denied", d.purpose, deny))
+			rc = pp_fhir_api_audit_failed(r);
+		else
+			rc = pp_fhir_api_not_found(r);
+		goto out;
+	}
+	if (s->cursor[0] && pp_fhir_api_cursor_check(app, &c, s, &offset)) {
+		if (pp_fhir_api_audit(app, &c, "search", ppub, type, NULL, "denied", d.purpose,
+		                      "bad-cursor"))
+			rc = pp_fhir_api_audit_failed(r);
+		else
+			rc = pp_fhir_api_error(r, 400, "invalid", "Invalid or expired page cursor");
+		goto out;
+	}
+
+	x.app = app;
+	x.c = &c;
+	x.s = s;
+	x.per_row_policy = scan && !pp_fhir_api_directory_type(type);
+	if (scan)
+		rc = pp_store_resource_each_of_type_limit(app->store, type, SCAN_MAX, collect_row, &x);
+	else
+		rc = pp_store_resource_each_for_patient(app->store, patient_id, type, collect_row, &x);
+	if (!rc)
+		rc = x.err;
+	if (rc)
+		goto fail;
+	if (s->sort == PP_FHIR_SORT_DATE || s->sort == PP_FHIR_SORT_UPDATED)
+		qsort(x.hits, x.n, sizeof *x.hits, cmp_asc);
+	else if (s->sort != PP_FHIR_SORT_NONE)
+		qsort(x.hits, x.n, sizeof *x.hits, cmp_desc);
+
+	/* the page */
+	if (!(bundle = json_object()) || !(links = json_array()) || !(entries = json_array())) {
+		rc = PP_ENOMEM;
+		goto fail;
+	}
+	end = s->summary_count ? offset : offset + (size_t)s->count;
+	if (end > x.n)
+		end = x.n;
+	for (size_t i = offset; i < end; i++) {
+		hit *h = &x.hits[i];
+		json_t *e;
+		if ((rc = serve(app->store, app->crypto, &cache, h->res, &h->row)))
+			goto fail;
+		pp_buf_reset(&url);
+		if (pp_buf_appendf(&url, "%s/fhir/%s/%s", base_url(app), type, h->row.pub_id) ||
+		    pp_buf_appendf(&ids, "%s%s", i > offset ? "," : "", h->row.pub_id)) {
+			rc = PP_ETOOBIG;
+			goto fail;
+		}
+		e = json_pack("{s:s,s:O,s:{s:s}}", "fullUrl", pp_buf_cstr(&url), "resource", h->res,
+		              "search", "mode", "match");
+		if (!e || json_array_append_new(entries, e)) {
+			rc = PP_ENOMEM;
+			goto fail;
+		}
+	}
+	if ((rc = page_url(app, s, s->cursor[0] ? s->cursor : NULL, &url)) ||
+	    json_array_append_new(links, link_obj("self", pp_buf_cstr(&url))))
+		goto fail;
+	if (!s->summary_count && end < x.n) {
+		if ((rc = pp_fhir_api_cursor_make(app, &c, s, (uint32_t)end, cursor, sizeof cursor)) ||
+		    (rc = page_url(app, s, cursor, &url)) ||
+		    json_array_append_new(links, link_obj("next", pp_buf_cstr(&url))))
+			goto fail;
+	}
+	if ((rc = pp_random(rnd, sizeof rnd)))
+		goto fail;
+	pp_hex_encode(rnd, sizeof rnd, bid);
+	{
+		char now[32];
+		pp_clock_format_iso(pp_clock_now_ms(), now);
+		json_object_set_new(bundle, "resourceType", json_string("Bundle"));
+		json_object_set_new(bundle, "id", json_string(bid));
+		json_object_set_new(bundle, "meta", json_pack("{s:s}", "lastUpdated", now));
+		json_object_set_new(bundle, "type", json_string("searchset"));
+		json_object_set_new(bundle, "total", json_integer((json_int_t)x.n));
+		json_object_set_new(bundle, "link", links);
+		links = NULL;
+		if (json_array_size(entries))
+			json_object_set_new(bundle, "entry", entries);
+		else
+			json_decref(entries);
+		entries = NULL;
+	}
+	{
+		char detail[160];
+		snprintf(detail, sizeof detail, "%s; total=%zu; offset=%u%s",
+		         d.reason ? d.reason : "-", x.n, offset, s->summary_count ? "; count-only" : "");
+		if (pp_fhir_api_audit(app, &c, "search", ppub, type, ids.len ? pp_buf_cstr(&ids) : NULL,
+		                      "success", d.purpose, detail)) {
+			rc = pp_fhir_api_audit_failed(r);
+			goto out;
+		}
+	}
+	rc = pp_fhir_api_send(r, 200, bundle, true);
+	bundle = NULL;
+	goto out;
+fail:
+	if (pp_fhir_api_audit(app, &c, "search", ppub, type, NULL, "failure", d.purpose,
+	                      pp_strerror(rc)))
+		rc = pp_fhir_api_audit_failed(r);
+	else
+		rc = pp_fhir_api_error(r, 500, "exception", "The server could not complete the request");
+out:
+	for (size_t i = 0; i < x.n; i++)
+		json_decref(x.hits[i].res);
+	free(x.hits);
+	refcache_free(&cache);
+	json_decref(bundle);
+	json_decref(links);
+	json_decref(entries);
+	pp_buf_free(&url);
+	pp_buf_free(&ids);
+	free(s);
+	return rc;
+}
+
+/* anything else under /fhir: a FHIR-shaped 404 */
+static int h_unknown(void *vapp, pp_http_request *r)
+{
+	(void)vapp;
+	return pp_fhir_api_error(r, 404, "not-found", "Unknown FHIR endpoint");
+}
+
+int pp_fhir_api_routes(struct pp_http_server *srv, pp_app *app)
+{
+	int rc = 0;
+
+	(void)app;
+	rc |= pp_http_route(srv, "GET", "/fhir/metadata", h_metadata, NULL);
+	rc |= pp_http_route(srv, "GET", "/fhir/:type", h_search, NULL);
+	rc |= pp_http_route(srv, "GET", "/fhir/:type/:id", h_read, NULL);
+	rc |= pp_http_route(srv, "GET", "/fhir/*", h_unknown, NULL);
+	return rc ? PP_EINVAL : PP_OK;
+}

@@ -1,0 +1,56 @@
+/* Private to the /fhir REST API files of fhir/ (api_auth.c, api.c): the caller, responses,
+ * scope checks, the audit call and the page cursor. */
+#ifndef PP_FHIR_API_INTERNAL_H
+#define PP_FHIR_API_INTERNAL_H
+
+#include "fhir/fhir_internal.h"
+#include "http/http.h"
+#include "auth/auth.h"
+#include "audit/audit.h"
+#include "policy/policy.h"
+#include "store/store.h"
+#include "crypto/crypto.h"
+#include "oauth/oauth.h"
+
+#include <stdlib.h>
+
+#define PP_FHIR_CONTENT_TYPE "application/fhir+json; charset=utf-8"
+
+/* who is calling, once authenticated */
+typedef struct pp_fhir_caller {
+	pp_principal p;
+	bool token;                  /* a bearer token (else the portal session) */
+	pp_oauth_grant grant;        /* when token */
+	enum pp_scope_context ctx;   /* the scope context the token's grant acts in */
+	bool restricted;             /* may see one patient's compartment only ... */
+	int64_t restrict_patient;    /* ... this one (0: none at all) */
+	char on_behalf_of[32];
+	char scopes[200];            /* granted scopes for the audit detail (truncated) */
+} pp_fhir_caller;
+
+extern const char *const pp_fhir_api_types[];   /* NULL-terminated */
+const char *pp_fhir_api_type(const char *type);  /* interned, or NULL when not served */
+bool pp_fhir_api_directory_type(const char *type);
+
+/* steals obj */
+int pp_fhir_api_send(pp_http_request *r, int status, json_t *obj, bool phi);
+int pp_fhir_api_error(pp_http_request *r, int status, const char *code, const char *text);
+int pp_fhir_api_not_found(pp_http_request *r);
+int pp_fhir_api_audit_failed(pp_http_request *r);
+bool pp_fhir_api_accept_ok(pp_http_request *r);
+bool pp_fhir_api_strict(pp_http_request *r);
+
+/* On failure the OperationOutcome response is set and a negative code returned. */
+int pp_fhir_api_authenticate(pp_app *app, pp_http_request *r, pp_fhir_caller *c);
+bool pp_fhir_api_scope_allows(const pp_fhir_caller *c, const char *type, unsigned interaction,
+                              const json_t *resource);
+int pp_fhir_api_audit(pp_app *app, const pp_fhir_caller *c, const char *action,
+                      const char *patient, const char *type, const char *ids, const char *outcome,
+                      const char *purpose, const char *reason);
+
+int pp_fhir_api_cursor_make(pp_app *app, const pp_fhir_caller *c, const pp_fhir_search *s,
+                            uint32_t offset, char *out, size_t cap);
+int pp_fhir_api_cursor_check(pp_app *app, const pp_fhir_caller *c, const pp_fhir_search *s,
+                             uint32_t *offset);
+
+#endif

@@ -1,0 +1,107 @@
+/* Private to oauth/: the server object and helpers shared by the files of the module. */
+#ifndef PP_OAUTH_INTERNAL_H
+#define PP_OAUTH_INTERNAL_H
+
+#include <pthread.h>
+#include <jansson.h>
+#include "oauth/oauth.h"
+#include "store/store.h"
+#include "store/store_oauth.h"
+#include "crypto/crypto.h"
+#include "audit/audit.h"
+#include "auth/auth.h"
+#include "http/http.h"
+
+#define PP_OAUTH_TOKEN_LEN 43          /* base64url of 32 random bytes */
+#define PP_OAUTH_CODE_TTL_MS (60 * 1000)
+#define PP_OAUTH_REQUEST_TTL_MS (10 * 60 * 1000)
+#define PP_OAUTH_ASSERTION_MAX_S 300   /* client assertions: exp at most 5 minutes ahead */
+#define PP_OAUTH_ID_TOKEN_TTL_S 300
+
+typedef struct pp_oauth_ratelimit pp_oauth_ratelimit;
+
+struct pp_oauth {
+	const pp_config *cfg;
+	pp_store *st;
+	pp_crypto *crypto;
+	pp_audit *audit;
+	pp_auth *auth;
+	char issuer[256];      /* server.public_url without a trailing slash */
+	char fhir_base[300];   /* issuer + "/fhir": the only accepted `aud` */
+	char token_url[300];
+	pthread_mutex_t key_mu;
+	void *rs_priv, *es_priv;   /* rhonabwy jwk_t *, loaded lazily */
+	char *jwks_json;           /* the public keys served at /jwks */
+	pp_oauth_ratelimit *rl;
+};
+
+/* ---- scope helpers (scope.c) ---- */
+/* granted = requested ∩ registered (v1 forms and wildcards understood); non-resource scopes are
+ * kept when requested and registered (openid, fhirUser, launch/patient, offline_access, ...) */
+int pp_oauth_scope_intersect(const pp_scope_set *requested, const pp_scope_set *allowed,
+                             pp_scope_set *out);
+/* is every scope of a contained in b? (refresh may narrow, never widen) */
+bool pp_oauth_scope_subset(const pp_scope_set *a, const pp_scope_set *b);
+/* plain-language lines for the consent screen, e.g. "Your lab results" (JSON array of strings) */
+json_t *pp_oauth_scope_describe(const pp_scope_set *set);
+
+/* ---- JOSE (jose.c) ---- */
+int pp_oauth_keys_load(pp_oauth *o);
+void pp_oauth_keys_free(pp_oauth *o);
+/* the public JWKS as JSON text (owned by o) */
+const char *pp_oauth_jwks(pp_oauth *o);
+/* signs claims (borrowed) as a JWT with the configured ID-token algorithm; *out malloc'd */
+int pp_oauth_sign_id_token(pp_oauth *o, json_t *claims, char **out);
+/* Verifies a private_key_jwt client assertion against the client's registered JWKS: RS384 or
+ * ES384 only, iss = sub = client_id, aud = the token URL, exp in the future and at most 5 minutes
+ * ahead, jti present. On success *jti (malloc'd) and *exp_s are set. why gets a short reason. */
+int pp_oauth_verify_assertion(pp_oauth *o, const char *assertion, const char *client_id,
+                              const char *jwks_json, const char *aud, char **jti, int64_t *exp_s,
+                              const char **why);
+/* exposed for the fuzz target: parse a JWT's header and claims without trusting them */
+int pp_oauth_jwt_inspect(const char *token, size_t len, char *alg, size_t algcap, json_t **claims);
+/* is this JWKS (JSON text) usable for client assertions (RS384/ES384 public keys)? */
+int pp_oauth_jwks_check(const char *jwks_json);
+
+/* ---- clients (client.c) ---- */
+/* the client may receive tokens now: active, BAA on file and not expired where one is required.
+ * why: "suspended", "baa-missing", "baa-expired" */
+int pp_oauth_client_usable(const pp_store_oauth_client *c, int64_t now_ms, const char **why);
+bool pp_oauth_client_needs_baa(const pp_store_oauth_client *c);
+/* does the IP pass the client's allow/deny lists (CIDRs, IPv4 and IPv6)? */
+bool pp_oauth_ip_allowed(const char *ip, const char *allow, const char *deny);
+/* validates a space-separated CIDR list */
+int pp_oauth_cidr_list_check(const char *list);
+/* is uri one of the space-separated registered URIs (exact match)? */
+bool pp_oauth_redirect_registered(const char *registered, const char *uri);
+
+/* ---- rate limit (ratelimit.c) ---- */
+int pp_oauth_ratelimit_new(pp_oauth_ratelimit **out);
+void pp_oauth_ratelimit_free(pp_oauth_ratelimit *rl);
+/* takes one token from key's bucket (rate per minute, burst = rate); false with *retry_after_s
+ * when empty. rate <= 0 means unlimited. */
+bool pp_oauth_ratelimit_take(pp_oauth_ratelimit *rl, const char *key, int rate_per_min,
+                             int64_t now_ms, int *retry_after_s);
+
+/* ---- shared (server.c) ---- */
+/* SHA-256 of a token/code string */
+int pp_oauth_hash(const char *token, uint8_t out[32]);
+/* 32 random bytes, base64url */
+int pp_oauth_new_token(char out[PP_OAUTH_TOKEN_LEN + 1]);
+/* an audit event for the authorization server (actor client:<id>) */
+int pp_oauth_audit(pp_oauth *o, pp_http_request *r, const char *client_id, const char *user,
+                   const char *patient, const char *action, const char *outcome,
+                   const char *detail);
+
+/* ---- HTTP (endpoints.c, consent.c) ---- */
+int pp_oauth_endpoint_routes(pp_oauth *o, pp_http_server *s);
+int pp_oauth_consent_routes(pp_oauth *o, pp_http_server *s);
+/* redirect?code=…&state=… or redirect?error=…&state=… (query-encoded) */
+int pp_oauth_redirect_url(const char *redirect, const char *code, const char *error,
+                          const char *state, pp_buf *out);
+/* issues a token family's tokens and writes the token response; detail for the audit record */
+int pp_oauth_issue(pp_oauth *o, pp_http_request *r, const pp_store_oauth_client *c,
+                   const pp_store_oauth_family *f, bool with_refresh, const char *nonce,
+                   const char *action);
+
+#endif

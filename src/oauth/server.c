@@ -1,0 +1,217 @@
+/* oauth: the authorization server object (open/close, keys, rate limiter), the helpers every
+ * oauth file shares (token generation and hashing, the audit call) and pp_oauth_authenticate, the
+ * bearer-token check that /fhir runs on every request. */
+#include "oauth/oauth_internal.h"
+
+#include <rhonabwy.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int pp_oauth_hash(const char *token, uint8_t out[32])
+{
+	return pp_crypto_sha256(token, strlen(token), out);
+}
+
+int pp_oauth_new_token(char out[PP_OAUTH_TOKEN_LEN + 1])
+{
+	uint8_t rnd[32];
+	int rc = pp_random(rnd, sizeof rnd);
+
+	if (!rc)
+		pp_b64url_encode(rnd, sizeof rnd, out);
+	pp_wipe(rnd, sizeof rnd);
+	return rc;
+}
+
+int pp_oauth_audit(pp_oauth *o, pp_http_request *r, const char *client_id, const char *user,
+                   const char *patient, const char *action, const char *outcome, const char *detail)
+{
+	char actor[96];
+	pp_audit_event ev = {0};
+	int rc;
+
+	snprintf(actor, sizeof actor, "client:%s", client_id && *client_id ? client_id : "unknown");
+	ev.actor = actor;
+	ev.actor_role = "oauth-client";
+	ev.on_behalf_of = user;
+	ev.patient = patient && *patient ? patient : NULL;
+	ev.action = action;
+	ev.resource_type = "OAuthToken";
+	ev.outcome = outcome;
+	ev.detail = detail;
+	ev.purpose = "patient-access";
+	if (r) {
+		ev.source_ip = pp_http_client_ip(r);
+		ev.user_agent = pp_http_user_agent(r);
+		ev.request_id = pp_http_request_id(r);
+	}
+	rc = pp_audit_record(o->audit, &ev);
+	if (rc)
+		pp_log_error("audit: oauth record failed (%s)", pp_strerror(rc));
+	return rc ? PP_EAUDIT : PP_OK;
+}
+
+static void strip_slash(char *s)
+{
+	size_t n = strlen(s);
+	while (n > 0 && s[n - 1] == '/')
+		s[--n] = '\0';
+}
+
+int pp_oauth_open(pp_oauth **out, const pp_config *cfg, pp_store *st, pp_crypto *c, pp_audit *audit,
+                  pp_auth *auth)
+{
+	pp_oauth *o;
+	int rc;
+
+	*out = NULL;
+	if (!cfg || !st || !c || !audit)
+		return PP_EINVAL;
+	if (strcmp(cfg->oauth_id_token_alg, "RS256") && strcmp(cfg->oauth_id_token_alg, "ES256")) {
+		pp_log_error("oauth.id_token_alg must be RS256 or ES256");
+		return PP_ECONFIG;
+	}
+	if (!(o = calloc(1, sizeof *o)))
+		return PP_ENOMEM;
+	o->cfg = cfg;
+	o->st = st;
+	o->crypto = c;
+	o->audit = audit;
+	o->auth = auth;
+	pthread_mutex_init(&o->key_mu, NULL);
+	snprintf(o->issuer, sizeof o->issuer, "%s", cfg->server_public_url);
+	strip_slash(o->issuer);
+	snprintf(o->fhir_base, sizeof o->fhir_base, "%s/fhir", o->issuer);
+	snprintf(o->token_url, sizeof o->token_url, "%s/oauth/token", o->issuer);
+	if ((rc = pp_oauth_ratelimit_new(&o->rl)) || (rc = pp_oauth_keys_load(o))) {
+		pp_oauth_close(o);
+		return rc;
+	}
+	*out = o;
+	return PP_OK;
+}
+
+void pp_oauth_close(pp_oauth *o)
+{
+	if (!o)
+		return;
+	pp_oauth_keys_free(o);
+	pp_oauth_ratelimit_free(o->rl);
+	pthread_mutex_destroy(&o->key_mu);
+	free(o);
+}
+
+int pp_oauth_routes(pp_oauth *o, pp_http_server *s)
+{
+	int rc;
+
+	if (!o || !s)
+		return PP_EINVAL;
+	if ((rc = pp_oauth_endpoint_routes(o, s)))
+		return rc;
+	return pp_oauth_consent_routes(o, s);
+}
+
+/* WWW-Authenticate per RFC 6750 */
+static void challenge(pp_http_request *r, const char *error, const char *desc)
+{
+	char v[256];
+
+	if (error)
+		snprintf(v, sizeof v, "Bearer realm=\"phiportal\", error=\"%s\", error_description=\"%s\"",
+		         error, desc);
+	else
+		snprintf(v, sizeof v, "Bearer realm=\"phiportal\"");
+	pp_http_set_header(r, "WWW-Authenticate", v);
+}
+
+static int refuse(pp_oauth *o, pp_http_request *r, const char *client_id, const char *patient,
+                  const char *why, int rc)
+{
+	if (pp_oauth_audit(o, r, client_id, NULL, patient, "oauth.authenticate", "denied", why))
+		return PP_EAUDIT;
+	return rc;
+}
+
+int pp_oauth_authenticate(pp_oauth *o, pp_http_request *r, pp_oauth_grant *out)
+{
+	const char *h, *tok, *why = NULL;
+	uint8_t hash[32];
+	pp_store_oauth_access a;
+	pp_store_oauth_client *c = NULL;
+	int64_t now = pp_clock_now_ms();
+	int retry = 0, rc;
+	char hex[65];
+
+	if (!o || !r || !out)
+		return PP_EINVAL;
+	memset(out, 0, sizeof *out);
+	h = pp_http_header(r, "Authorization");
+	if (!h || strncasecmp(h, "Bearer ", 7)) {
+		challenge(r, NULL, NULL);
+		return PP_EAUTH;   /* no credentials: RFC 6750 asks for no error code, nothing to audit */
+	}
+	tok = h + 7;
+	while (*tok == ' ')
+		tok++;
+	if (strlen(tok) != PP_OAUTH_TOKEN_LEN) {
+		challenge(r, "invalid_token", "The access token is malformed");
+		return refuse(o, r, NULL, NULL, "token-malformed", PP_EAUTH);
+	}
+	pp_oauth_hash(tok, hash);
+	pp_hex_encode(hash, 8, hex);
+	rc = pp_store_oauth_access_get(o->st, hash, &a);
+	if (rc == PP_ENOTFOUND) {
+		challenge(r, "invalid_token", "The access token is not known");
+		return refuse(o, r, NULL, NULL, "token-unknown", PP_EAUTH);
+	}
+	if (rc)
+		return rc;
+	if (a.revoked_ms || a.family.revoked_ms) {
+		challenge(r, "invalid_token", "The access token was revoked");
+		return refuse(o, r, a.family.client_id, a.family.patient_pub, "token-revoked", PP_EAUTH);
+	}
+	if (a.expires_ms <= now) {
+		challenge(r, "invalid_token", "The access token expired");
+		return refuse(o, r, a.family.client_id, a.family.patient_pub, "token-expired", PP_EAUTH);
+	}
+	if (!(c = malloc(sizeof *c)))
+		return PP_ENOMEM;
+	rc = pp_store_oauth_client_get(o->st, a.family.client_id, c);
+	if (rc == PP_ENOTFOUND || (!rc && pp_oauth_client_usable(c, now, &why))) {
+		challenge(r, "invalid_token", "The client may not use this token");
+		rc = refuse(o, r, a.family.client_id, a.family.patient_pub, why ? why : "client-unknown",
+		            PP_EDENIED);
+		goto out;
+	}
+	if (rc)
+		goto out;
+	if (!pp_oauth_ip_allowed(pp_http_client_ip(r), c->ip_allow, c->ip_deny)) {
+		rc = refuse(o, r, c->client_id, a.family.patient_pub, "ip-not-allowed", PP_EDENIED);
+		goto out;
+	}
+	if (!pp_oauth_ratelimit_take(o->rl, c->client_id, c->rate_per_min, now, &retry)) {
+		char ra[16];
+		snprintf(ra, sizeof ra, "%d", retry);
+		pp_http_set_header(r, "Retry-After", ra);
+		rc = refuse(o, r, c->client_id, a.family.patient_pub, "rate-limited", PP_ELOCKED);
+		goto out;
+	}
+	if (pp_oauth_scope_parse(a.family.scope, &out->scopes)) {
+		rc = PP_EIO;
+		goto out;
+	}
+	snprintf(out->client_id, sizeof out->client_id, "%s", c->client_id);
+	out->user_id = a.family.user_id;
+	snprintf(out->user_role, sizeof out->user_role, "%s", a.family.user_role);
+	out->patient_id = a.family.patient_id;
+	snprintf(out->patient_pub, sizeof out->patient_pub, "%s", a.family.patient_pub);
+	out->expires_ms = a.expires_ms;
+	snprintf(out->token_id, sizeof out->token_id, "%.16s", hex);
+	rc = PP_OK;
+out:
+	free(c);
+	return rc;
+}
