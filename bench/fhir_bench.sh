@@ -21,7 +21,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 data=$work/data
 "$BIN" --data "$data" init --demo --json > "$work/demo.json" 2>/dev/null
 port=$(free_port)
-printf 'server.public_url = https://127.0.0.1:%s\nlog.level = warn\n' "$port" >> "$data/phiportal.conf"
+printf 'server.public_url = https://127.0.0.1:%s\nlog.level = warn\nlimits.ip_rate_per_min = 0\n' "$port" >> "$data/phiportal.conf"
 
 # a backend-service client with its own key pair (JWKS by value) and a BAA on file
 node bench/fhir_token.mjs keygen "$work" >/dev/null

@@ -92,6 +92,20 @@ int pp_file_write_atomic(const char *path, const void *data, size_t len, unsigne
  * data to the JSON parser. */
 int pp_json_check_depth(const char *data, size_t len, int max_depth);
 
+/* ---- network limits: CIDR allow/deny lists (IPv4 and IPv6; space- or comma-separated) and
+ * token-bucket rate limits, shared by http/ (global) and oauth/ (per client) ---- */
+/* PP_EINVAL when the list does not parse */
+int pp_iplist_check(const char *list);
+/* true when ip passes: not in deny (a broken deny list refuses), and in allow if allow is set */
+bool pp_iplist_allowed(const char *ip, const char *allow, const char *deny);
+typedef struct pp_ratelimit pp_ratelimit;
+int pp_ratelimit_new(pp_ratelimit **out);
+void pp_ratelimit_free(pp_ratelimit *rl);
+/* takes one token from key's bucket (rate per minute, burst one minute's worth); false with
+ * *retry_after_s set when empty; rate <= 0 means unlimited */
+bool pp_ratelimit_take(pp_ratelimit *rl, const char *key, int rate_per_min, int64_t now_ms,
+                       int *retry_after_s);
+
 /* ---- configuration: one table of keys drives parsing, validation, docs/config.md and
  * `compliance check` ---- */
 typedef struct pp_config {
@@ -115,6 +129,9 @@ typedef struct pp_config {
 	int limits_max_conn_per_ip;
 	int limits_conn_timeout_s;
 	int limits_max_query_params;
+	int limits_ip_rate_per_min;
+	char server_ip_allow[1024];
+	char server_ip_deny[1024];
 	/* sessions */
 	int session_idle_timeout_s;
 	int session_absolute_timeout_s;

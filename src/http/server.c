@@ -49,6 +49,7 @@ struct pp_http_server {
 	size_t key_len;
 	char hsts[80];
 	char public_url[256];
+	pp_ratelimit *ip_rl;         /* per-source-IP token buckets (limits.ip_rate_per_min) */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -359,6 +360,20 @@ static enum MHD_Result on_request_start(pp_http_server *s, pp_http_request *r,
 		return MHD_NO;
 	r->state = PP_HTTP_ST_READING;
 
+	/* global source lists and the per-IP budget come before anything else is looked at */
+	if (!pp_iplist_allowed(r->client_ip, s->cfg.server_ip_allow, s->cfg.server_ip_deny))
+		return respond_error(s, r, 403, "ip_refused", "Requests from this address are not allowed.");
+	if (!pp_ratelimit_take(s->ip_rl, r->client_ip, s->cfg.limits_ip_rate_per_min, pp_clock_now_ms(),
+	                       &n)) {
+		char ra[16];
+		snprintf(ra, sizeof ra, "%d", n);
+		pp_http_response_reset(r);
+		if (pp_http_error(r, 429, "rate_limited", "Too many requests; try again later.") < 0 ||
+		    pp_http_set_header(r, "Retry-After", ra) < 0)
+			return MHD_NO;
+		return queue_response(s, r);
+	}
+
 	n = MHD_get_connection_values(c, MHD_HEADER_KIND, NULL, NULL);
 	if (n > 256)
 		return respond_error(s, r, 431, "headers_too_large", "Too many header fields.");
@@ -535,8 +550,13 @@ int pp_http_server_new(pp_http_server **out, const pp_config *cfg, void *app)
 	pthread_cond_init(&s->cv, NULL);
 	s->cfg = *cfg;
 	s->app = app;
-	if ((rc = pp_http_router_new(&s->router)) < 0)
+	if ((rc = pp_http_router_new(&s->router)) < 0 || (rc = pp_ratelimit_new(&s->ip_rl)) < 0)
 		goto out;
+	if (pp_iplist_check(cfg->server_ip_allow) || pp_iplist_check(cfg->server_ip_deny)) {
+		pp_log_error("http: server.ip_allow / server.ip_deny must be CIDR lists");
+		rc = PP_ECONFIG;
+		goto out;
+	}
 	snprintf(s->hsts, sizeof(s->hsts), "max-age=%d; includeSubDomains",
 	         cfg->tls_hsts_max_age > 0 ? cfg->tls_hsts_max_age : 0);
 	n = strnlen(cfg->server_public_url, sizeof(cfg->server_public_url));
@@ -817,6 +837,7 @@ void pp_http_server_free(pp_http_server *s)
 		return;
 	pp_http_server_stop(s);
 	pp_http_router_free(s->router);
+	pp_ratelimit_free(s->ip_rl);
 	if (s->key_pem) {
 		pp_wipe(s->key_pem, s->key_len);
 		free(s->key_pem);

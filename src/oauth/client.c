@@ -63,121 +63,6 @@ int pp_oauth_client_usable(const pp_store_oauth_client *c, int64_t now_ms, const
 	return PP_OK;
 }
 
-/* ---- IP lists ---- */
-typedef struct addr { int family; uint8_t b[16]; } addr;
-
-static int parse_addr(const char *s, size_t n, addr *a)
-{
-	char buf[64];
-
-	if (n == 0 || n >= sizeof buf)
-		return PP_EINVAL;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	memset(a, 0, sizeof *a);
-	if (inet_pton(AF_INET, buf, a->b) == 1) {
-		a->family = 4;
-		return PP_OK;
-	}
-	if (inet_pton(AF_INET6, buf, a->b) == 1) {
-		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-		a->family = 6;
-		if (!memcmp(a->b, mapped, 12)) {   /* ::ffff:a.b.c.d is the IPv4 address */
-			memmove(a->b, a->b + 12, 4);
-			memset(a->b + 4, 0, 12);
-			a->family = 4;
-		}
-		return PP_OK;
-	}
-	return PP_EINVAL;
-}
-
-/* one "addr[/bits]" entry */
-static int parse_cidr(const char *s, size_t n, addr *net, int *bits)
-{
-	const char *slash = memchr(s, '/', n);
-	int max;
-
-	if (parse_addr(s, slash ? (size_t)(slash - s) : n, net))
-		return PP_EINVAL;
-	max = net->family == 4 ? 32 : 128;
-	*bits = max;
-	if (slash) {
-		char b[8];
-		size_t bl = n - (size_t)(slash - s) - 1;
-		char *end;
-		long v;
-		if (bl == 0 || bl >= sizeof b)
-			return PP_EINVAL;
-		memcpy(b, slash + 1, bl);
-		b[bl] = '\0';
-		v = strtol(b, &end, 10);
-		if (*end || v < 0 || v > max)
-			return PP_EINVAL;
-		*bits = (int)v;
-	}
-	return PP_OK;
-}
-
-static bool in_net(const addr *ip, const addr *net, int bits)
-{
-	int full = bits / 8, rest = bits % 8;
-
-	if (ip->family != net->family)
-		return false;
-	if (memcmp(ip->b, net->b, (size_t)full))
-		return false;
-	if (rest) {
-		uint8_t mask = (uint8_t)(0xff << (8 - rest));
-		if ((ip->b[full] & mask) != (net->b[full] & mask))
-			return false;
-	}
-	return true;
-}
-
-/* walks a space- or comma-separated list; returns 1 when ip matches, 0 when not, <0 on bad list */
-static int list_match(const char *list, const addr *ip)
-{
-	const char *p = list;
-	int hit = 0;
-
-	while (p && *p) {
-		size_t n;
-		addr net;
-		int bits;
-		while (*p == ' ' || *p == ',')
-			p++;
-		if (!*p)
-			break;
-		n = strcspn(p, " ,");
-		if (parse_cidr(p, n, &net, &bits))
-			return PP_EINVAL;
-		if (ip && in_net(ip, &net, bits))
-			hit = 1;
-		p += n;
-	}
-	return hit;
-}
-
-int pp_oauth_cidr_list_check(const char *list)
-{
-	return list_match(list, NULL) < 0 ? PP_EINVAL : PP_OK;
-}
-
-bool pp_oauth_ip_allowed(const char *ip, const char *allow, const char *deny)
-{
-	addr a;
-	bool has_allow = allow && strspn(allow, " ,") != strlen(allow);
-
-	if (!ip || parse_addr(ip, strlen(ip), &a))
-		return !has_allow && !(deny && *deny);   /* unknown source: only when no list applies */
-	if (deny && list_match(deny, &a) != 0)      /* a match or a broken list refuses */
-		return false;
-	if (has_allow)
-		return list_match(allow, &a) == 1;
-	return true;
-}
-
 bool pp_oauth_redirect_registered(const char *registered, const char *uri)
 {
 	const char *p = registered;
@@ -354,7 +239,7 @@ static int cli_add(const pp_config *cfg, pp_store *st, pp_audit *audit, int argc
 		        "(private_key_jwt)\n");
 		goto out;
 	}
-	if (pp_oauth_cidr_list_check(c->ip_allow) || pp_oauth_cidr_list_check(c->ip_deny)) {
+	if (pp_iplist_check(c->ip_allow) || pp_iplist_check(c->ip_deny)) {
 		fprintf(stderr, "phiportal: --ip-allow/--ip-deny take CIDRs such as 10.0.0.0/8 or 2001:db8::/32\n");
 		goto out;
 	}

@@ -190,12 +190,12 @@ static int client_auth(pp_oauth *o, pp_http_request *r, const form *f, const cha
 		     "This client must authenticate with private_key_jwt");
 		return PP_EAUTH;
 	}
-	if (!pp_oauth_ip_allowed(pp_http_client_ip(r), a->c.ip_allow, a->c.ip_deny)) {
+	if (!pp_iplist_allowed(pp_http_client_ip(r), a->c.ip_allow, a->c.ip_deny)) {
 		deny(o, r, action, a->c.client_id, NULL, "ip-not-allowed", 403, "access_denied",
 		     "Requests from this address are not allowed for this client");
 		return PP_EDENIED;
 	}
-	if (!pp_oauth_ratelimit_take(o->rl, a->c.client_id, a->c.rate_per_min, now, &retry)) {
+	if (!pp_ratelimit_take(o->rl, a->c.client_id, a->c.rate_per_min, now, &retry)) {
 		char ra[16];
 		snprintf(ra, sizeof ra, "%d", retry);
 		pp_http_set_header(r, "Retry-After", ra);

@@ -18,7 +18,6 @@
 #define PP_OAUTH_ASSERTION_MAX_S 300   /* client assertions: exp at most 5 minutes ahead */
 #define PP_OAUTH_ID_TOKEN_TTL_S 300
 
-typedef struct pp_oauth_ratelimit pp_oauth_ratelimit;
 
 struct pp_oauth {
 	const pp_config *cfg;
@@ -32,7 +31,7 @@ struct pp_oauth {
 	pthread_mutex_t key_mu;
 	void *rs_priv, *es_priv;   /* rhonabwy jwk_t *, loaded lazily */
 	char *jwks_json;           /* the public keys served at /jwks */
-	pp_oauth_ratelimit *rl;
+	pp_ratelimit *rl;
 };
 
 /* ---- scope helpers (scope.c) ---- */
@@ -68,20 +67,8 @@ int pp_oauth_jwks_check(const char *jwks_json);
  * why: "suspended", "baa-missing", "baa-expired" */
 int pp_oauth_client_usable(const pp_store_oauth_client *c, int64_t now_ms, const char **why);
 bool pp_oauth_client_needs_baa(const pp_store_oauth_client *c);
-/* does the IP pass the client's allow/deny lists (CIDRs, IPv4 and IPv6)? */
-bool pp_oauth_ip_allowed(const char *ip, const char *allow, const char *deny);
-/* validates a space-separated CIDR list */
-int pp_oauth_cidr_list_check(const char *list);
 /* is uri one of the space-separated registered URIs (exact match)? */
 bool pp_oauth_redirect_registered(const char *registered, const char *uri);
-
-/* ---- rate limit (ratelimit.c) ---- */
-int pp_oauth_ratelimit_new(pp_oauth_ratelimit **out);
-void pp_oauth_ratelimit_free(pp_oauth_ratelimit *rl);
-/* takes one token from key's bucket (rate per minute, burst = rate); false with *retry_after_s
- * when empty. rate <= 0 means unlimited. */
-bool pp_oauth_ratelimit_take(pp_oauth_ratelimit *rl, const char *key, int rate_per_min,
-                             int64_t now_ms, int *retry_after_s);
 
 /* ---- shared (server.c) ---- */
 /* SHA-256 of a token/code string */

@@ -85,7 +85,7 @@ int pp_oauth_open(pp_oauth **out, const pp_config *cfg, pp_store *st, pp_crypto 
 	strip_slash(o->issuer);
 	snprintf(o->fhir_base, sizeof o->fhir_base, "%s/fhir", o->issuer);
 	snprintf(o->token_url, sizeof o->token_url, "%s/oauth/token", o->issuer);
-	if ((rc = pp_oauth_ratelimit_new(&o->rl)) || (rc = pp_oauth_keys_load(o))) {
+	if ((rc = pp_ratelimit_new(&o->rl)) || (rc = pp_oauth_keys_load(o))) {
 		pp_oauth_close(o);
 		return rc;
 	}
@@ -98,7 +98,7 @@ void pp_oauth_close(pp_oauth *o)
 	if (!o)
 		return;
 	pp_oauth_keys_free(o);
-	pp_oauth_ratelimit_free(o->rl);
+	pp_ratelimit_free(o->rl);
 	pthread_mutex_destroy(&o->key_mu);
 	free(o);
 }
@@ -188,11 +188,11 @@ int pp_oauth_authenticate(pp_oauth *o, pp_http_request *r, pp_oauth_grant *out)
 	}
 	if (rc)
 		goto out;
-	if (!pp_oauth_ip_allowed(pp_http_client_ip(r), c->ip_allow, c->ip_deny)) {
+	if (!pp_iplist_allowed(pp_http_client_ip(r), c->ip_allow, c->ip_deny)) {
 		rc = refuse(o, r, c->client_id, a.family.patient_pub, "ip-not-allowed", PP_EDENIED);
 		goto out;
 	}
-	if (!pp_oauth_ratelimit_take(o->rl, c->client_id, c->rate_per_min, now, &retry)) {
+	if (!pp_ratelimit_take(o->rl, c->client_id, c->rate_per_min, now, &retry)) {
 		char ra[16];
 		snprintf(ra, sizeof ra, "%d", retry);
 		pp_http_set_header(r, "Retry-After", ra);

@@ -153,12 +153,59 @@ static void test_file_io(void **state)
 	rmdir(dir);
 }
 
+static void test_ip_lists(void **state)
+{
+	(void)state;
+	assert_true(pp_iplist_allowed("127.0.0.1", "", ""));
+	assert_true(pp_iplist_allowed("10.1.2.3", "10.0.0.0/8", ""));
+	assert_false(pp_iplist_allowed("11.1.2.3", "10.0.0.0/8", ""));
+	assert_false(pp_iplist_allowed("10.1.2.3", "10.0.0.0/8", "10.1.0.0/16"));
+	assert_true(pp_iplist_allowed("10.2.2.3", "10.0.0.0/8", "10.1.0.0/16"));
+	assert_true(pp_iplist_allowed("192.168.1.77", "192.168.1.64/26", ""));
+	assert_false(pp_iplist_allowed("192.168.1.128", "192.168.1.64/26", ""));
+	assert_true(pp_iplist_allowed("2001:db8::1", "2001:db8::/32", ""));
+	assert_false(pp_iplist_allowed("2001:db9::1", "2001:db8::/32", ""));
+	assert_false(pp_iplist_allowed("::1", "127.0.0.1", ""));
+	assert_true(pp_iplist_allowed("::ffff:10.0.0.5", "10.0.0.0/8", ""));   /* mapped IPv4 */
+	assert_false(pp_iplist_allowed("::1", "", "::1"));
+	assert_true(pp_iplist_allowed("1.2.3.4", "0.0.0.0/0", ""));
+	assert_false(pp_iplist_allowed("garbage", "10.0.0.0/8", ""));
+	assert_false(pp_iplist_allowed("10.0.0.1", "", "not-a-cidr"));   /* a broken deny list refuses */
+	assert_int_equal(pp_iplist_check("10.0.0.0/8, ::1/128 2001:db8::/32"), PP_OK);
+	assert_int_not_equal(pp_iplist_check("10.0.0.0/33"), PP_OK);
+	assert_int_not_equal(pp_iplist_check("::/129"), PP_OK);
+	assert_int_not_equal(pp_iplist_check("10.0.0/8"), PP_OK);
+}
+
+static void test_ratelimit(void **state)
+{
+	pp_ratelimit *rl;
+	int retry;
+	(void)state;
+	assert_int_equal(pp_ratelimit_new(&rl), PP_OK);
+	assert_true(pp_ratelimit_take(rl, "a", 2, 1000, &retry));
+	assert_true(pp_ratelimit_take(rl, "a", 2, 1000, &retry));
+	assert_false(pp_ratelimit_take(rl, "a", 2, 1000, &retry));
+	assert_true(retry >= 1 && retry <= 31);
+	assert_true(pp_ratelimit_take(rl, "b", 2, 1000, &retry));   /* buckets are per client */
+	assert_true(pp_ratelimit_take(rl, "a", 2, 31000, &retry));   /* refilled after 30 s */
+	assert_true(pp_ratelimit_take(rl, "c", 0, 1000, &retry));    /* 0 = unlimited */
+	for (int i = 0; i < 3000; i++) {   /* more clients than slots: old buckets are reused */
+		char k[16];
+		snprintf(k, sizeof k, "k%d", i);
+		pp_ratelimit_take(rl, k, 5, 2000 + i, &retry);
+	}
+	pp_ratelimit_free(rl);
+	pp_ratelimit_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buf_limit), cmocka_unit_test(test_hex_b64),
 		cmocka_unit_test(test_json_depth), cmocka_unit_test(test_clock),
-		cmocka_unit_test(test_config), cmocka_unit_test(test_file_io),
+		cmocka_unit_test(test_config), cmocka_unit_test(test_file_io), cmocka_unit_test(test_ip_lists),
+		cmocka_unit_test(test_ratelimit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
