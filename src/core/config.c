@@ -145,6 +145,14 @@ static const pp_config_key keys[] = {
 	 "each refresh rotates the token.", NULL},
 	{"oauth.id_token_alg", PP_CFG_STR, OFF(oauth_id_token_alg), "RS256", 0, 0,
 	 "Signature algorithm of OpenID Connect ID tokens: RS256 or ES256.", NULL},
+	{"oauth.anomaly_min_reads", PP_CFG_INT, OFF(oauth_anomaly_min_reads), "2000", 1, 100000000,
+	 "A client is flagged for review when it receives more FHIR records in an hour than this and "
+	 "than oauth.anomaly_factor times its usual hourly rate.", NULL},
+	{"oauth.anomaly_factor", PP_CFG_INT, OFF(oauth_anomaly_factor), "10", 1, 1000,
+	 "How many times its usual hourly reads make a client's hour anomalous.", NULL},
+	{"oauth.anomaly_suspend", PP_CFG_BOOL, OFF(oauth_anomaly_suspend), "false", 0, 0,
+	 "Suspend a flagged client at once (its tokens stop working) instead of only flagging it.",
+	 NULL},
 };
 
 const pp_config_key *pp_config_keys(size_t *n)

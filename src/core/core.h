@@ -164,6 +164,9 @@ typedef struct pp_config {
 	int oauth_access_token_lifetime_s;
 	int oauth_refresh_token_lifetime_s;
 	char oauth_id_token_alg[8];  /* "RS256" or "ES256" */
+	int oauth_anomaly_min_reads;
+	int oauth_anomaly_factor;
+	bool oauth_anomaly_suspend;
 } pp_config;
 
 /* description of one key: used by the parser, the validator, the docs and compliance check */

@@ -78,6 +78,11 @@ typedef struct pp_oauth_grant {
  * recorded → 503). A missing Authorization header is PP_EAUTH without an audit record. */
 int pp_oauth_authenticate(pp_oauth *o, struct pp_http_request *r, pp_oauth_grant *out);
 
+/* Counts the records a token's client just received (one FHIR response). A client reading far more
+ * than its usual pattern is flagged for review (audit "oauth.anomaly") and, with
+ * oauth.anomaly_suspend, suspended at once. PP_EAUDIT when the flag could not be recorded. */
+int pp_oauth_note_reads(pp_oauth *o, struct pp_http_request *r, const pp_oauth_grant *g, long n);
+
 int pp_oauth_open(pp_oauth **out, const pp_config *cfg, struct pp_store *st,
                   struct pp_crypto *c, struct pp_audit *audit, struct pp_auth *auth);
 void pp_oauth_close(pp_oauth *o);

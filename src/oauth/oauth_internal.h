@@ -19,6 +19,13 @@
 #define PP_OAUTH_ID_TOKEN_TTL_S 300
 
 
+typedef struct pp_oauth_anomaly pp_oauth_anomaly;
+/* ---- bulk-read anomaly flags (anomaly.c) ---- */
+int pp_oauth_anomaly_new(pp_oauth_anomaly **out);
+void pp_oauth_anomaly_free(pp_oauth_anomaly *a);
+bool pp_oauth_anomaly_note(pp_oauth_anomaly *a, const char *client_id, long n, int64_t now_ms,
+                           long min_reads, int factor, long *hour_count, double *usual);
+
 struct pp_oauth {
 	const pp_config *cfg;
 	pp_store *st;
@@ -32,6 +39,7 @@ struct pp_oauth {
 	void *rs_priv, *es_priv;   /* rhonabwy jwk_t *, loaded lazily */
 	char *jwks_json;           /* the public keys served at /jwks */
 	pp_ratelimit *rl;
+	pp_oauth_anomaly *anomaly;
 };
 
 /* ---- scope helpers (scope.c) ---- */

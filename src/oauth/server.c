@@ -85,7 +85,8 @@ int pp_oauth_open(pp_oauth **out, const pp_config *cfg, pp_store *st, pp_crypto 
 	strip_slash(o->issuer);
 	snprintf(o->fhir_base, sizeof o->fhir_base, "%s/fhir", o->issuer);
 	snprintf(o->token_url, sizeof o->token_url, "%s/oauth/token", o->issuer);
-	if ((rc = pp_ratelimit_new(&o->rl)) || (rc = pp_oauth_keys_load(o))) {
+	if ((rc = pp_ratelimit_new(&o->rl)) || (rc = pp_oauth_anomaly_new(&o->anomaly)) ||
+	    (rc = pp_oauth_keys_load(o))) {
 		pp_oauth_close(o);
 		return rc;
 	}
@@ -99,6 +100,7 @@ void pp_oauth_close(pp_oauth *o)
 		return;
 	pp_oauth_keys_free(o);
 	pp_ratelimit_free(o->rl);
+	pp_oauth_anomaly_free(o->anomaly);
 	pthread_mutex_destroy(&o->key_mu);
 	free(o);
 }

@@ -372,9 +372,34 @@ static void test_keys_and_id_token(void **state)
 	assert_int_not_equal(pp_oauth_jwks_check("nonsense"), PP_OK);
 }
 
+/* bulk-read anomaly: the first hour flags on the threshold alone; later hours against the usual rate */
+static void test_anomaly(void **state)
+{
+	pp_oauth_anomaly *a;
+	long count = 0;
+	double usual = 0;
+	const int64_t H = 3600LL * 1000, t0 = 1000 * H;
+	(void)state;
+	assert_int_equal(pp_oauth_anomaly_new(&a), PP_OK);
+	assert_false(pp_oauth_anomaly_note(a, "app", 90, t0, 100, 10, &count, &usual));
+	assert_true(pp_oauth_anomaly_note(a, "app", 20, t0 + 1, 100, 10, &count, &usual));
+	assert_int_equal(count, 110);
+	assert_false(pp_oauth_anomaly_note(a, "app", 500, t0 + 2, 100, 10, NULL, NULL)); /* once an hour */
+	assert_false(pp_oauth_anomaly_note(a, "other", 50, t0 + 3, 100, 10, NULL, NULL)); /* per client */
+	/* next hour: usual is now ~610/h, so 1000 is not anomalous but 7000 is */
+	assert_false(pp_oauth_anomaly_note(a, "app", 1000, t0 + H, 100, 10, &count, &usual));
+	assert_true(usual > 600 && usual < 620);
+	assert_true(pp_oauth_anomaly_note(a, "app", 6200, t0 + H + 5, 100, 10, &count, NULL));
+	assert_false(pp_oauth_anomaly_note(a, "app", 0, t0 + H + 6, 100, 10, NULL, NULL));
+	assert_false(pp_oauth_anomaly_note(a, "", 5000, t0, 100, 10, NULL, NULL));
+	pp_oauth_anomaly_free(a);
+	pp_oauth_anomaly_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_anomaly),
 		cmocka_unit_test(test_scope_parse_v2),
 		cmocka_unit_test(test_scope_parse_v1),
 		cmocka_unit_test(test_scope_parse_malformed),
