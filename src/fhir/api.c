@@ -3,9 +3,11 @@
  * pp_policy_check → store/crypto → ONE pp_audit_record (fail closed: 503, no PHI) → response.
  *
  * Served resources carry the row's opaque pub_id as their id, meta.versionId/lastUpdated from the
- * store, and every Reference rewritten to served ids (see pp_fhir_serve_resource). Searches decrypt
- * their candidates (one patient's compartment; for directory types and for user/system callers
- * without patient=, a scan capped at SCAN_MAX rows) and filter in memory. Paging uses an opaque
+ * store, and every Reference rewritten to served ids (see pp_fhir_serve_resource), written straight
+ * from the stored text where it can be (serve_text). Searches with filters, a date sort or a
+ * granular scope decrypt their candidates (one patient's compartment; for directory types and for
+ * user/system callers without patient=, a scan capped at SCAN_MAX rows) and filter in memory; a
+ * search that needs nothing from the bodies decides on the rows and decrypts only its page. Paging uses an opaque
  * cursor MAC'd over the normalised query, the offset and the caller (api_auth.c); the policy and
  * scope checks run again on every page. */
 #include "fhir/api_internal.h"
@@ -15,6 +17,7 @@
 
 #define SCAN_MAX 1000          /* rows a search without a patient may look at */
 #define REFCACHE_MAX 512
+#define SERVE_MAX ((size_t)64 << 20)   /* a served resource or Bundle */
 
 /* ---- reference rewriting ---- */
 
@@ -240,6 +243,371 @@ int pp_fhir_serve_resource(struct pp_store *st, struct pp_crypto *c, json_t *res
 	return rc;
 }
 
+/* ---- serving straight from the stored text ----
+ * A stored body is jansson's compact dump of the resource (pp_fhir_store_resource), so its served
+ * form can be made by copying that text and splicing in the new id, meta.versionId/lastUpdated and
+ * the rewritten references: byte for byte what parsing it, serve() and json_dumps(JSON_COMPACT)
+ * give (keys keep their order; a key that is added goes last, as jansson appends it), without
+ * building and re-serialising a tree. Whatever this does not handle (a reference that would be
+ * dropped, an escaped reference, a meta that is not an object, text it does not expect) answers
+ * TXT_FALLBACK and the caller takes the tree path. */
+
+enum { TXT_FALLBACK = 1 };
+enum { OBJ_ANY = 0, OBJ_TOP, OBJ_META };
+#define TXT_DEPTH_MAX 64     /* as rewrite_refs */
+#define TXT_REF_MAX 512
+
+typedef struct txt {
+	const char *p, *end;
+	pp_buf *out;
+	struct pp_store *st;
+	struct pp_crypto *c;
+	refcache *cache;
+	const pp_store_resource *row;
+	char ver[24], when[32];
+} txt;
+
+/* appends s as a JSON string, escaped as jansson escapes it */
+static int put_json_str(pp_buf *out, const char *s)
+{
+	size_t n = strlen(s);
+	char *d;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
+			json_t *j = json_string(s);
+			if (!j || !(d = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT))) {
+				json_decref(j);
+				return PP_ENOMEM;
+			}
+			json_decref(j);
+			rc = pp_buf_appends(out, d);
+			pp_wipe(d, strlen(d));
+			free(d);
+			return rc;
+		}
+	}
+	if ((rc = pp_buf_append(out, "\"", 1)) || (rc = pp_buf_append(out, s, n)))
+		return rc;
+	return pp_buf_append(out, "\"", 1);
+}
+
+/* the end of the JSON string at p (its opening quote), or NULL; *esc: it holds an escape */
+static const char *str_end(const char *p, const char *end, bool *esc)
+{
+	*esc = false;
+	for (p++; p < end; p++) {
+		if (*p == '\\') {
+			*esc = true;
+			p++;
+		} else if (*p == '"') {
+			return p + 1;
+		} else if ((unsigned char)*p < 0x20) {
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static bool scalar_char(char ch)
+{
+	return (ch >= '0' && ch <= '9') || ch == '-' || ch == '+' || ch == '.' || ch == 'e' ||
+	       ch == 'E' || (ch >= 'a' && ch <= 'z');
+}
+
+/* the end of the (compact) JSON value at p, or NULL */
+static const char *skip_value(const char *p, const char *end, int depth)
+{
+	bool esc;
+
+	if (p >= end || depth > TXT_DEPTH_MAX)
+		return NULL;
+	if (*p == '"')
+		return str_end(p, end, &esc);
+	if (*p == '{' || *p == '[') {
+		bool obj = *p == '{';
+		char close = obj ? '}' : ']';
+		if (++p < end && *p == close)
+			return p + 1;
+		for (;;) {
+			if (obj) {
+				if (p >= end || *p != '"' || !(p = str_end(p, end, &esc)) || p >= end ||
+				    *p != ':')
+					return NULL;
+				p++;
+			}
+			if (!(p = skip_value(p, end, depth + 1)) || p >= end)
+				return NULL;
+			if (*p == close)
+				return p + 1;
+			if (*p != ',')
+				return NULL;
+			p++;
+		}
+	}
+	{
+		const char *s = p;
+		while (p < end && scalar_char(*p))
+			p++;
+		return p > s ? p : NULL;
+	}
+}
+
+static int copy_value(txt *t, int depth);
+
+/* the value at t->p copied as it is */
+static int copy_verbatim(txt *t, int depth)
+{
+	const char *e = skip_value(t->p, t->end, depth);
+	int rc;
+
+	if (!e)
+		return TXT_FALLBACK;
+	rc = pp_buf_append(t->out, t->p, (size_t)(e - t->p));
+	t->p = e;
+	return rc;
+}
+
+/* the value at t->p replaced by the string s */
+static int replace_with(txt *t, int depth, const char *s)
+{
+	const char *e = skip_value(t->p, t->end, depth);
+
+	if (!e)
+		return TXT_FALLBACK;
+	t->p = e;
+	return put_json_str(t->out, s);
+}
+
+static int copy_reference(txt *t, int depth)
+{
+	char ref[TXT_REF_MAX], out[128];
+	const char *e;
+	bool esc;
+	int rc;
+
+	if (*t->p != '"')   /* not a string: rewrite_refs leaves it alone */
+		return copy_verbatim(t, depth);
+	if (!(e = str_end(t->p, t->end, &esc)))
+		return TXT_FALLBACK;
+	if (esc || (size_t)(e - t->p) - 2 >= sizeof ref)
+		return TXT_FALLBACK;
+	memcpy(ref, t->p + 1, (size_t)(e - t->p) - 2);
+	ref[e - t->p - 2] = '\0';
+	rc = resolve_cached(t->st, t->c, t->cache, ref, out, sizeof out);
+	pp_wipe(ref, sizeof ref);
+	if (rc < 0)
+		return rc;
+	if (rc == REF_DROP)
+		return TXT_FALLBACK;   /* the key goes away: leave that to the tree */
+	if (rc == REF_KEEP)
+		return copy_verbatim(t, depth);
+	t->p = e;
+	return put_json_str(t->out, out);
+}
+
+#define KEY_IS(k, kend, lit) \
+	((size_t)((kend) - (k)) == sizeof(lit) + 1 && !memcmp((k) + 1, lit, sizeof(lit) - 1))
+
+static int copy_object(txt *t, int depth, int kind)
+{
+	bool first = true, seen_id = false, seen_meta = false, seen_ver = false, seen_when = false;
+	const char *k, *kend;
+	bool esc;
+	int rc;
+
+	if (depth > TXT_DEPTH_MAX || t->p >= t->end || *t->p != '{')
+		return TXT_FALLBACK;
+	t->p++;
+	if ((rc = pp_buf_append(t->out, "{", 1)))
+		return rc;
+	if (t->p < t->end && *t->p == '}') {
+		t->p++;
+		goto close;
+	}
+	for (;;) {
+		k = t->p;
+		if (k >= t->end || *k != '"' || !(kend = str_end(k, t->end, &esc)) ||
+		    kend >= t->end || *kend != ':')
+			return TXT_FALLBACK;
+		if (esc)
+			return TXT_FALLBACK;   /* jansson escapes no key we look for; leave odd keys to it */
+		if (!first && (rc = pp_buf_append(t->out, ",", 1)))
+			return rc;
+		first = false;
+		if ((rc = pp_buf_append(t->out, k, (size_t)(kend + 1 - k))))
+			return rc;
+		t->p = kend + 1;
+		if (KEY_IS(k, kend, "reference"))
+			rc = copy_reference(t, depth + 1);
+		else if (kind == OBJ_TOP && KEY_IS(k, kend, "id") && (seen_id = true))
+			rc = replace_with(t, depth + 1, t->row->pub_id);
+		else if (kind == OBJ_TOP && KEY_IS(k, kend, "meta") && (seen_meta = true))
+			rc = copy_object(t, depth + 1, OBJ_META);
+		else if (kind == OBJ_META && KEY_IS(k, kend, "versionId") && (seen_ver = true))
+			rc = replace_with(t, depth + 1, t->ver);
+		else if (kind == OBJ_META && KEY_IS(k, kend, "lastUpdated") && (seen_when = true))
+			rc = replace_with(t, depth + 1, t->when);
+		else
+			rc = copy_value(t, depth + 1);
+		if (rc)
+			return rc;
+		if (t->p >= t->end)
+			return TXT_FALLBACK;
+		if (*t->p == '}') {
+			t->p++;
+			break;
+		}
+		if (*t->p != ',')
+			return TXT_FALLBACK;
+		t->p++;
+	}
+close:
+	if (kind == OBJ_META) {
+		if (!seen_ver && ((rc = pp_buf_appends(t->out, first ? "\"versionId\":" :
+		                                       ",\"versionId\":")) ||
+		                  (rc = put_json_str(t->out, t->ver))))
+			return rc;
+		if (!seen_when && ((rc = pp_buf_appends(t->out, ",\"lastUpdated\":")) ||
+		                   (rc = put_json_str(t->out, t->when))))
+			return rc;
+	}
+	if (kind == OBJ_TOP) {
+		if (!seen_id)
+			return TXT_FALLBACK;   /* never stored so; the tree knows where it would go */
+		if (!seen_meta &&
+		    ((rc = pp_buf_appends(t->out, first ? "\"meta\":{\"versionId\":" :
+		                                          ",\"meta\":{\"versionId\":")) ||
+		     (rc = put_json_str(t->out, t->ver)) ||
+		     (rc = pp_buf_appends(t->out, ",\"lastUpdated\":")) ||
+		     (rc = put_json_str(t->out, t->when)) || (rc = pp_buf_appends(t->out, "}"))))
+			return rc;
+	}
+	return pp_buf_append(t->out, "}", 1);
+}
+
+static int copy_value(txt *t, int depth)
+{
+	int rc;
+
+	if (depth > TXT_DEPTH_MAX || t->p >= t->end)
+		return TXT_FALLBACK;
+	if (*t->p == '{')
+		return copy_object(t, depth, OBJ_ANY);
+	if (*t->p != '[')
+		return copy_verbatim(t, depth);
+	t->p++;
+	if ((rc = pp_buf_append(t->out, "[", 1)))
+		return rc;
+	if (t->p < t->end && *t->p == ']') {
+		t->p++;
+		return pp_buf_append(t->out, "]", 1);
+	}
+	for (bool first = true;; first = false) {
+		if (!first && (rc = pp_buf_append(t->out, ",", 1)))
+			return rc;
+		if ((rc = copy_value(t, depth + 1)))
+			return rc;
+		if (t->p >= t->end)
+			return TXT_FALLBACK;
+		if (*t->p == ']') {
+			t->p++;
+			return pp_buf_append(t->out, "]", 1);
+		}
+		if (*t->p != ',')
+			return TXT_FALLBACK;
+		t->p++;
+	}
+}
+
+/* Appends the served form of the stored text to out: PP_OK, TXT_FALLBACK (out as it was) or an
+ * error of reference resolution. */
+static int serve_text(struct pp_store *st, struct pp_crypto *c, refcache *cache, const char *text,
+                      size_t len, const pp_store_resource *row, pp_buf *out)
+{
+	txt t = {.p = text, .end = text + len, .out = out, .st = st, .c = c, .cache = cache,
+	         .row = row};
+	size_t mark = out->len;
+	int rc;
+
+	snprintf(t.ver, sizeof t.ver, "%d", row->version > 0 ? row->version : 1);
+	pp_clock_format_iso(row->last_updated_ms, t.when);
+	rc = copy_object(&t, 0, OBJ_TOP);
+	if (!rc && t.p != t.end)
+		rc = TXT_FALLBACK;
+	if (rc && out->data) {
+		pp_wipe(out->data + mark, out->len - mark);
+		out->len = mark;
+		out->data[mark] = '\0';
+	}
+	return rc;
+}
+
+/* bulk-read anomaly accounting for token callers (oauth/anomaly.c): a flag that cannot be recorded
+ * fails the request like any audit failure, so no unrecorded bulk read leaves the server */
+static int note_reads(pp_app *app, pp_http_request *r, const pp_fhir_caller *c, long n)
+{
+	if (!c->token || !app->oauth || n <= 0)
+		return PP_OK;
+	return pp_oauth_note_reads(app->oauth, r, &c->grant, n);
+}
+
+/* Appends the served form of a stored row (with its body) to out; res, when the caller has
+ * parsed the body already, is used for the tree path. */
+static int serve_row_text(pp_app *app, refcache *cache, const pp_store_resource *row, json_t *res,
+                          pp_buf *out)
+{
+	uint8_t *pt = NULL;
+	size_t ptlen = 0;
+	char *text = NULL;
+	json_t *own = NULL;
+	int rc;
+
+	if (!res) {
+		if (!row->body || !row->body_len)
+			return PP_EINVAL;
+		rc = pp_crypto_unseal(app->crypto, "resource", "body", row->id, row->body,
+		                      row->body_len, &pt, &ptlen);
+		if (rc)
+			return rc;
+		rc = serve_text(app->store, app->crypto, cache, (const char *)pt, ptlen, row, out);
+		if (rc != TXT_FALLBACK)
+			goto out;
+		own = res = json_loadb((const char *)pt, ptlen, 0, NULL);
+		if (!json_is_object(res)) {
+			rc = PP_EIO;
+			goto out;
+		}
+	}
+	if ((rc = serve(app->store, app->crypto, cache, res, row)))
+		goto out;
+	if (!(text = json_dumps(res, JSON_COMPACT))) {
+		rc = PP_ENOMEM;
+		goto out;
+	}
+	rc = pp_buf_appends(out, text);
+out:
+	if (text) {
+		pp_wipe(text, strlen(text));
+		free(text);
+	}
+	json_decref(own);
+	pp_crypto_free_plain(pt, ptlen);
+	return rc;
+}
+
+/* a buffer for PHI sized up front, so that it is not moved (and left behind) while it grows */
+static void phi_buf_init(pp_buf *b, size_t limit, size_t expect)
+{
+	pp_buf_init(b, limit);
+	if (expect && expect < limit && (b->data = malloc(expect + 1))) {
+		b->cap = expect + 1;
+		b->data[0] = '\0';
+	}
+}
+
 /* ---- helpers ---- */
 
 static int patient_pub(pp_app *app, int64_t patient_id, char *out, size_t cap)
@@ -291,6 +659,8 @@ static int h_read(void *vapp, pp_http_request *r)
 	pp_policy_decision d = {0};
 	pp_store_resource row = {0};
 	json_t *res = NULL;
+	refcache cache = {0};
+	pp_buf body = {0};
 	char ppub[48] = "", etag[32];
 	int rc;
 
@@ -317,7 +687,9 @@ static int h_read(void *vapp, pp_http_request *r)
 	}
 	if (rc)
 		goto fail;
-	if (row.patient_id > 0)
+	if (row.patient_id > 0 && row.patient_id == row.id)
+		snprintf(ppub, sizeof ppub, "%s", row.pub_id);   /* a Patient is its own compartment */
+	else if (row.patient_id > 0)
 		patient_pub(app, row.patient_id, ppub, sizeof ppub);
 	pp_policy_check(&c.p, PP_POLICY_READ, row.patient_id, type, &d);
 	if (d.effect != PP_POLICY_DENY && c.restricted && row.patient_id > 0 &&
@@ -331,28 +703,40 @@ static int h_read(void *vapp, pp_http_request *r)
 		pp_store_resource_clear(&row);
 		return rc ? pp_fhir_api_audit_failed(r) : pp_fhir_api_not_found(r);
 	}
-	if ((rc = pp_fhir_resource_load(app->crypto, &row, &res)))
-		goto fail;
-	if (!pp_fhir_api_scope_allows(&c, type, PP_SCOPE_R, res)) {
+	if (pp_fhir_api_scope_needs_resource(&c, type, PP_SCOPE_R)) {
+		/* a granular scope decides on the content */
+		if ((rc = pp_fhir_resource_load(app->crypto, &row, &res)))
+			goto fail;
+		if (!pp_fhir_api_scope_allows(&c, type, PP_SCOPE_R, res)) {
+			json_decref(res);
+			rc = pp_fhir_api_audit(app, &c, "read", ppub, type, row.pub_id, "denied",
+			                       d.purpose, "scope-granular");
+			pp_store_resource_clear(&row);
+			return rc ? pp_fhir_api_audit_failed(r) : pp_fhir_api_not_found(r);
+		}
 		json_decref(res);
-		rc = pp_fhir_api_audit(app, &c, "read", ppub, type, row.pub_id, "denied", d.purpose,
-		                       "scope-granular");
-		pp_store_resource_clear(&row);
-		return rc ? pp_fhir_api_audit_failed(r) : pp_fhir_api_not_found(r);
+		res = NULL;
 	}
-	if ((rc = pp_fhir_serve_resource(app->store, app->crypto, res, &row)))
+	phi_buf_init(&body, SERVE_MAX, row.body_len + 1024);
+	if ((rc = serve_row_text(app, &cache, &row, NULL, &body)))
 		goto fail;
 	if (pp_fhir_api_audit(app, &c, "read", ppub, type, row.pub_id, "success", d.purpose,
-	                      d.reason)) {
-		json_decref(res);
+	                      d.reason) || note_reads(app, r, &c, 1)) {
+		pp_buf_free(&body);
+		refcache_free(&cache);
 		pp_store_resource_clear(&row);
 		return pp_fhir_api_audit_failed(r);
 	}
 	snprintf(etag, sizeof etag, "W/\"%d\"", row.version > 0 ? row.version : 1);
 	pp_http_set_header(r, "ETag", etag);
 	pp_store_resource_clear(&row);
-	return pp_fhir_api_send(r, 200, res, true);
+	rc = pp_fhir_api_send_text(r, 200, pp_buf_cstr(&body), body.len, true);
+	pp_buf_free(&body);
+	refcache_free(&cache);
+	return rc;
 fail:
+	pp_buf_free(&body);
+	refcache_free(&cache);
 	json_decref(res);
 	if (pp_fhir_api_audit(app, &c, "read", ppub, type, row.pub_id[0] ? row.pub_id : NULL,
 	                      "failure", d.purpose, pp_strerror(rc)))
@@ -377,6 +761,8 @@ typedef struct collect {
 	const pp_fhir_caller *c;
 	const pp_fhir_search *s;
 	bool per_row_policy;       /* a scan across patients: check each row */
+	bool need_body;            /* filters, a date sort or a granular scope look at the body;
+	                              otherwise rows come without bodies and only the page is opened */
 	hit *hits;
 	size_t n, cap;
 	int err;
@@ -396,12 +782,15 @@ static int collect_row(void *vctx, const pp_store_resource *row)
 		     row->patient_id != x->c->restrict_patient))
 			return 0;
 	}
-	if ((rc = pp_fhir_resource_load(x->app->crypto, row, &res))) {
+	if (!x->need_body) {
+		if (!pp_fhir_search_match_row(x->s, row->pub_id, row->last_updated_ms))
+			return 0;
+	} else if ((rc = pp_fhir_resource_load(x->app->crypto, row, &res))) {
 		x->err = rc;
 		return 1;
 	}
-	if (!pp_fhir_search_match(x->s, res, row->pub_id, row->last_updated_ms) ||
-	    !pp_fhir_api_scope_allows(x->c, x->s->type, PP_SCOPE_S, res)) {
+	if (res && (!pp_fhir_search_match(x->s, res, row->pub_id, row->last_updated_ms) ||
+	            !pp_fhir_api_scope_allows(x->c, x->s->type, PP_SCOPE_S, res))) {
 		json_decref(res);
 		return 0;
 	}
@@ -420,10 +809,38 @@ static int collect_row(void *vctx, const pp_store_resource *row)
 	x->hits[x->n].row = *row;
 	x->hits[x->n].row.body = NULL;
 	x->hits[x->n].row.body_len = 0;
-	x->hits[x->n].key = pp_fhir_search_sort_key(x->s, res, row->last_updated_ms);
+	x->hits[x->n].key = res ? pp_fhir_search_sort_key(x->s, res, row->last_updated_ms)
+	                        : row->last_updated_ms;   /* no body: no sort or a _lastUpdated one */
 	x->hits[x->n].seq = x->n;
 	x->n++;
 	return 0;
+}
+
+/* every row of the patient's compartment of this type is a hit, in row order */
+static int collect_ids(pp_app *app, int64_t patient_id, const char *type, collect *x)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int rc = pp_store_resource_ids_for_patient(app->store, patient_id, type, &ids, &n);
+
+	if (rc || !n)
+		goto out;
+	if (!(x->hits = calloc(n, sizeof *x->hits))) {
+		rc = PP_ENOMEM;
+		goto out;
+	}
+	x->cap = n;
+	for (size_t i = 0; i < n; i++) {
+		hit *h = &x->hits[i];
+		h->row.id = ids[i];
+		h->row.patient_id = patient_id;
+		snprintf(h->row.type, sizeof h->row.type, "%s", type);
+		h->seq = i;
+	}
+	x->n = n;
+out:
+	free(ids);
+	return rc;
 }
 
 static int cmp_asc(const void *a, const void *b)
@@ -444,9 +861,14 @@ static int cmp_desc(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static json_t *link_obj(const char *rel, const char *url)
+static int put_link(pp_buf *out, const char *rel, const char *url)
 {
-	return json_pack("{s:s,s:s}", "relation", rel, "url", url);
+	int rc;
+
+	if ((rc = pp_buf_appends(out, "{\"relation\":")) || (rc = put_json_str(out, rel)) ||
+	    (rc = pp_buf_appends(out, ",\"url\":")) || (rc = put_json_str(out, url)))
+		return rc;
+	return pp_buf_appends(out, "}");
 }
 
 static int page_url(pp_app *app, const pp_fhir_search *s, const char *cursor, pp_buf *out)
@@ -472,8 +894,8 @@ static int h_search(void *vapp, pp_http_request *r)
 	collect x = {0};
 	refcache cache = {0};
 	pp_buf url, ids;
-	json_t *bundle = NULL, *links = NULL, *entries = NULL;
-	char ppub[64] = "", cursor[80], bid[40];
+	pp_buf body = {0};
+	char ppub[64] = "", cursor[80], bid[40], now[32];
 	uint8_t rnd[16];
 	uint32_t offset = 0;
 	int64_t patient_id = 0;
@@ -561,10 +983,20 @@ static int h_search(void *vapp, pp_http_request *r)
 	x.c = &c;
 	x.s = s;
 	x.per_row_policy = scan && !pp_fhir_api_directory_type(type);
-	if (scan)
+	x.need_body = pp_fhir_search_needs_body(s) ||
+	              pp_fhir_api_scope_needs_resource(&c, type, PP_SCOPE_S);
+	if (scan && x.need_body)
 		rc = pp_store_resource_each_of_type_limit(app->store, type, SCAN_MAX, collect_row, &x);
-	else
+	else if (scan)
+		rc = pp_store_resource_each_meta_of_type_limit(app->store, type, SCAN_MAX, collect_row,
+		                                               &x);
+	else if (x.need_body)
 		rc = pp_store_resource_each_for_patient(app->store, patient_id, type, collect_row, &x);
+	else if (!s->nids && !s->nlast_updated && s->sort == PP_FHIR_SORT_NONE)
+		rc = collect_ids(app, patient_id, type, &x);   /* nothing to decide: every row is a hit */
+	else
+		rc = pp_store_resource_each_meta_for_patient(app->store, patient_id, type, collect_row,
+		                                             &x);
 	if (!rc)
 		rc = x.err;
 	if (rc)
@@ -574,72 +1006,76 @@ static int h_search(void *vapp, pp_http_request *r)
 	else if (s->sort != PP_FHIR_SORT_NONE)
 		qsort(x.hits, x.n, sizeof *x.hits, cmp_desc);
 
-	/* the page */
-	if (!(bundle = json_object()) || !(links = json_array()) || !(entries = json_array())) {
-		rc = PP_ENOMEM;
-		goto fail;
-	}
+	/* the page: the Bundle is written as jansson would write it, each entry's resource from the
+	 * stored text (serve_row_text) */
 	end = s->summary_count ? offset : offset + (size_t)s->count;
 	if (end > x.n)
 		end = x.n;
-	for (size_t i = offset; i < end; i++) {
-		hit *h = &x.hits[i];
-		json_t *e;
-		if ((rc = serve(app->store, app->crypto, &cache, h->res, &h->row)))
-			goto fail;
-		pp_buf_reset(&url);
-		if (pp_buf_appendf(&url, "%s/fhir/%s/%s", base_url(app), type, h->row.pub_id) ||
-		    pp_buf_appendf(&ids, "%s%s", i > offset ? "," : "", h->row.pub_id)) {
-			rc = PP_ETOOBIG;
-			goto fail;
-		}
-		e = json_pack("{s:s,s:O,s:{s:s}}", "fullUrl", pp_buf_cstr(&url), "resource", h->res,
-		              "search", "mode", "match");
-		if (!e || json_array_append_new(entries, e)) {
-			rc = PP_ENOMEM;
-			goto fail;
-		}
-	}
-	if ((rc = page_url(app, s, s->cursor[0] ? s->cursor : NULL, &url)) ||
-	    json_array_append_new(links, link_obj("self", pp_buf_cstr(&url))))
-		goto fail;
-	if (!s->summary_count && end < x.n) {
-		if ((rc = pp_fhir_api_cursor_make(app, &c, s, (uint32_t)end, cursor, sizeof cursor)) ||
-		    (rc = page_url(app, s, cursor, &url)) ||
-		    json_array_append_new(links, link_obj("next", pp_buf_cstr(&url))))
-			goto fail;
-	}
 	if ((rc = pp_random(rnd, sizeof rnd)))
 		goto fail;
 	pp_hex_encode(rnd, sizeof rnd, bid);
-	{
-		char now[32];
-		pp_clock_format_iso(pp_clock_now_ms(), now);
-		json_object_set_new(bundle, "resourceType", json_string("Bundle"));
-		json_object_set_new(bundle, "id", json_string(bid));
-		json_object_set_new(bundle, "meta", json_pack("{s:s}", "lastUpdated", now));
-		json_object_set_new(bundle, "type", json_string("searchset"));
-		json_object_set_new(bundle, "total", json_integer((json_int_t)x.n));
-		json_object_set_new(bundle, "link", links);
-		links = NULL;
-		if (json_array_size(entries))
-			json_object_set_new(bundle, "entry", entries);
-		else
-			json_decref(entries);
-		entries = NULL;
+	pp_clock_format_iso(pp_clock_now_ms(), now);
+	phi_buf_init(&body, SERVE_MAX, (end - offset) * 2048 + 2048);
+	if ((rc = pp_buf_appends(&body, "{\"resourceType\":\"Bundle\",\"id\":")) ||
+	    (rc = put_json_str(&body, bid)) ||
+	    (rc = pp_buf_appends(&body, ",\"meta\":{\"lastUpdated\":")) ||
+	    (rc = put_json_str(&body, now)) ||
+	    (rc = pp_buf_appendf(&body, "},\"type\":\"searchset\",\"total\":%zu,\"link\":[", x.n)) ||
+	    (rc = page_url(app, s, s->cursor[0] ? s->cursor : NULL, &url)) ||
+	    (rc = put_link(&body, "self", pp_buf_cstr(&url))))
+		goto fail;
+	if (!s->summary_count && end < x.n) {
+		if ((rc = pp_fhir_api_cursor_make(app, &c, s, (uint32_t)end, cursor, sizeof cursor)) ||
+		    (rc = page_url(app, s, cursor, &url)) || (rc = pp_buf_appends(&body, ",")) ||
+		    (rc = put_link(&body, "next", pp_buf_cstr(&url))))
+			goto fail;
 	}
+	if ((rc = pp_buf_appends(&body, "]")))
+		goto fail;
+	for (size_t i = offset; i < end; i++) {
+		hit *h = &x.hits[i];
+		pp_store_resource full = {0};
+		const pp_store_resource *row = &h->row;
+		if (!h->res) {
+			/* decided on the row alone: open it now (as it is now, should it have changed
+			 * meanwhile; but never if it moved to another compartment than the one checked) */
+			if ((rc = pp_store_resource_get(app->store, h->row.id, &full)))
+				goto fail;
+			if (full.patient_id != h->row.patient_id || strcmp(full.type, type)) {
+				pp_store_resource_clear(&full);
+				rc = PP_EBUSY;
+				goto fail;
+			}
+			row = &full;
+		}
+		pp_buf_reset(&url);
+		if ((rc = pp_buf_appendf(&url, "%s/fhir/%s/%s", base_url(app), type, row->pub_id)) ||
+		    (rc = pp_buf_appendf(&ids, "%s%s", i > offset ? "," : "", row->pub_id)) ||
+		    (rc = pp_buf_appends(&body, i > offset ? ",{\"fullUrl\":" : ",\"entry\":[{\"fullUrl\":")) ||
+		    (rc = put_json_str(&body, pp_buf_cstr(&url))) ||
+		    (rc = pp_buf_appends(&body, ",\"resource\":"))) {
+			pp_store_resource_clear(&full);
+			goto fail;
+		}
+		rc = serve_row_text(app, &cache, row, h->res, &body);
+		pp_store_resource_clear(&full);
+		if (rc || (rc = pp_buf_appends(&body, ",\"search\":{\"mode\":\"match\"}}")))
+			goto fail;
+	}
+	if ((rc = pp_buf_appends(&body, end > offset ? "]}" : "}")))
+		goto fail;
 	{
 		char detail[160];
 		snprintf(detail, sizeof detail, "%s; total=%zu; offset=%u%s",
 		         d.reason ? d.reason : "-", x.n, offset, s->summary_count ? "; count-only" : "");
 		if (pp_fhir_api_audit(app, &c, "search", ppub, type, ids.len ? pp_buf_cstr(&ids) : NULL,
-		                      "success", d.purpose, detail)) {
+		                      "success", d.purpose, detail) ||
+		    note_reads(app, r, &c, (long)(end > offset ? end - offset : 0))) {
 			rc = pp_fhir_api_audit_failed(r);
 			goto out;
 		}
 	}
-	rc = pp_fhir_api_send(r, 200, bundle, true);
-	bundle = NULL;
+	rc = pp_fhir_api_send_text(r, 200, pp_buf_cstr(&body), body.len, true);
 	goto out;
 fail:
 	if (pp_fhir_api_audit(app, &c, "search", ppub, type, NULL, "failure", d.purpose,
@@ -652,9 +1088,7 @@ out:
 		json_decref(x.hits[i].res);
 	free(x.hits);
 	refcache_free(&cache);
-	json_decref(bundle);
-	json_decref(links);
-	json_decref(entries);
+	pp_buf_free(&body);
 	pp_buf_free(&url);
 	pp_buf_free(&ids);
 	free(s);

@@ -57,6 +57,14 @@ int pp_fhir_api_send(pp_http_request *r, int status, json_t *obj, bool phi)
 	return rc;
 }
 
+int pp_fhir_api_send_text(pp_http_request *r, int status, const char *text, size_t len, bool phi)
+{
+	pp_http_status(r, status);
+	if (phi)
+		pp_http_mark_phi(r);
+	return pp_http_body_set(r, PP_FHIR_CONTENT_TYPE, text, len);
+}
+
 int pp_fhir_api_error(pp_http_request *r, int status, const char *code, const char *text)
 {
 	if (status == 401)
@@ -254,6 +262,22 @@ bool pp_fhir_api_scope_allows(const pp_fhir_caller *c, const char *type, unsigne
 	if (!c->token)
 		return true;   /* a session: the policy check alone decides */
 	return pp_oauth_scope_allows(&c->grant.scopes, c->ctx, type, interaction, resource);
+}
+
+bool pp_fhir_api_scope_needs_resource(const pp_fhir_caller *c, const char *type,
+                                      unsigned interaction)
+{
+	if (!c->token)
+		return false;
+	/* as pp_oauth_scope_allows: a scope without a parameter allows every resource */
+	for (int i = 0; i < c->grant.scopes.n; i++) {
+		const pp_scope *sc = &c->grant.scopes.items[i];
+		if (sc->context == c->ctx && !sc->param_name[0] &&
+		    (!strcmp(sc->resource_type, "*") || !strcmp(sc->resource_type, type)) &&
+		    (sc->interactions & interaction) == interaction)
+			return false;
+	}
+	return true;
 }
 
 /* ---- the one audit call ---- */

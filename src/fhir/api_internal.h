@@ -34,6 +34,8 @@ bool pp_fhir_api_directory_type(const char *type);
 
 /* steals obj */
 int pp_fhir_api_send(pp_http_request *r, int status, json_t *obj, bool phi);
+/* a body already serialised (copied; the caller keeps and wipes text) */
+int pp_fhir_api_send_text(pp_http_request *r, int status, const char *text, size_t len, bool phi);
 int pp_fhir_api_error(pp_http_request *r, int status, const char *code, const char *text);
 int pp_fhir_api_not_found(pp_http_request *r);
 int pp_fhir_api_audit_failed(pp_http_request *r);
@@ -44,6 +46,10 @@ bool pp_fhir_api_strict(pp_http_request *r);
 int pp_fhir_api_authenticate(pp_app *app, pp_http_request *r, pp_fhir_caller *c);
 bool pp_fhir_api_scope_allows(const pp_fhir_caller *c, const char *type, unsigned interaction,
                               const json_t *resource);
+/* false when pp_fhir_api_scope_allows would allow every resource of type (no granular scope
+ * needs to look at the resource), so the resource need not be parsed for the scope check */
+bool pp_fhir_api_scope_needs_resource(const pp_fhir_caller *c, const char *type,
+                                      unsigned interaction);
 int pp_fhir_api_audit(pp_app *app, const pp_fhir_caller *c, const char *action,
                       const char *patient, const char *type, const char *ids, const char *outcome,
                       const char *purpose, const char *reason);

@@ -71,9 +71,10 @@ int pp_fhir_resource_load(struct pp_crypto *c, const void *stored_resource /* pp
                           json_t **out);
 
 /* ---- the FHIR R4 REST API (/fhir): search parameters ----
- * Bodies are encrypted at rest with no clear-text index, so a search decrypts the candidate rows
- * (one patient's compartment, or a capped scan for directory types and user/system callers) and
- * filters them in memory with the parsed parameters below. */
+ * Bodies are encrypted at rest with no clear-text index, so a search with filters decrypts the
+ * candidate rows (one patient's compartment, or a capped scan for directory types and user/system
+ * callers) and filters them in memory with the parsed parameters below; one that needs no body
+ * (pp_fhir_search_needs_body) decides on the rows and decrypts only the page it serves. */
 #define PP_FHIR_COUNT_DEFAULT 50
 #define PP_FHIR_COUNT_MAX 200
 #define PP_FHIR_SEARCH_MAX_FILTERS 16   /* parameters (each may repeat: AND) */
@@ -157,6 +158,12 @@ int pp_fhir_search_parse(const char *type, const char *query, bool strict, pp_fh
  * pub_id and last_updated_ms come from the row (_id and _lastUpdated are the served values). */
 bool pp_fhir_search_match(const pp_fhir_search *s, const json_t *res, const char *pub_id,
                           int64_t last_updated_ms);
+/* Does deciding on a row (match or sort) need its body? Without filters and without a sort by a
+ * date of the resource, pp_fhir_search_match_row decides on the row alone. */
+bool pp_fhir_search_needs_body(const pp_fhir_search *s);
+/* the part of pp_fhir_search_match that needs no body: _id and _lastUpdated */
+bool pp_fhir_search_match_row(const pp_fhir_search *s, const char *pub_id,
+                              int64_t last_updated_ms);
 /* The sort key of a resource for s->sort (ms; INT64_MIN when it has no such date). */
 int64_t pp_fhir_search_sort_key(const pp_fhir_search *s, const json_t *res,
                                 int64_t last_updated_ms);

@@ -429,10 +429,16 @@ static bool visit_string(void *ctx, const json_t *el)
 	return false;
 }
 
-bool pp_fhir_search_match(const pp_fhir_search *s, const json_t *res, const char *pub_id,
-                          int64_t last_updated_ms)
+bool pp_fhir_search_needs_body(const pp_fhir_search *s)
 {
-	if (!s || !json_is_object(res))
+	return !s || s->nfilters > 0 || s->sort == PP_FHIR_SORT_DATE ||
+	       s->sort == PP_FHIR_SORT_DATE_DESC;
+}
+
+bool pp_fhir_search_match_row(const pp_fhir_search *s, const char *pub_id,
+                              int64_t last_updated_ms)
+{
+	if (!s)
 		return false;
 	if (s->nids) {
 		bool any = false;
@@ -444,6 +450,14 @@ bool pp_fhir_search_match(const pp_fhir_search *s, const json_t *res, const char
 	for (int i = 0; i < s->nlast_updated; i++)
 		if (!pp_fhir_date_matches(&s->last_updated[i], last_updated_ms, last_updated_ms + 1))
 			return false;
+	return true;
+}
+
+bool pp_fhir_search_match(const pp_fhir_search *s, const json_t *res, const char *pub_id,
+                          int64_t last_updated_ms)
+{
+	if (!s || !json_is_object(res) || !pp_fhir_search_match_row(s, pub_id, last_updated_ms))
+		return false;
 	for (int i = 0; i < s->nfilters; i++) {
 		const pp_fhir_filter *f = &s->filters[i];
 		visit_fn fn = f->def->kind == PP_FHIR_PARAM_TOKEN ? visit_token

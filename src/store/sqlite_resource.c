@@ -30,6 +30,17 @@ static const char SQL_EACH_ALL[] =
 	"SELECT " RES_COLS " FROM resource ORDER BY type, id";
 static const char SQL_EACH_TYPE_LIMIT[] =
 	"SELECT " RES_COLS " FROM resource WHERE type = ? ORDER BY id LIMIT ?";
+/* the same rows without their bodies (a search decides on these, then opens only its page) */
+#define META_COLS "id, type, lid_bidx, pub_id, patient_id, NULL, digest, version, last_updated_ms"
+static const char SQL_META_PATIENT[] =
+	"SELECT " META_COLS " FROM resource WHERE patient_id = ? ORDER BY type, id";
+static const char SQL_META_PATIENT_TYPE[] =
+	"SELECT " META_COLS " FROM resource WHERE patient_id = ? AND type = ? ORDER BY id";
+static const char SQL_META_TYPE_LIMIT[] =
+	"SELECT " META_COLS " FROM resource WHERE type = ? ORDER BY id LIMIT ?";
+/* only the row ids: answered from the resource_by_patient index alone, no row is read */
+static const char SQL_IDS_PATIENT_TYPE[] =
+	"SELECT id FROM resource WHERE patient_id = ? AND type = ? ORDER BY id";
 static const char SQL_COUNT_TYPE[] = "SELECT count(*) FROM resource WHERE type = ?";
 static const char SQL_COUNT_ALL[] = "SELECT count(*) FROM resource";
 
@@ -254,6 +265,78 @@ int pp_store_resource_each_of_type_limit(pp_store *st, const char *type, int lim
 	sqlite3_bind_text(s, 1, type, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 2, limit);
 	return each(s, cb, ctx);
+}
+
+int pp_store_resource_each_meta_for_patient(pp_store *st, int64_t patient_id, const char *type,
+                                            pp_store_resource_cb cb, void *ctx)
+{
+	sqlite3_stmt *s;
+
+	if (!st || !cb || patient_id <= 0)
+		return PP_EINVAL;
+	if (!(s = pp_store_stmt(st, type ? SQL_META_PATIENT_TYPE : SQL_META_PATIENT)))
+		return PP_EIO;
+	sqlite3_bind_int64(s, 1, patient_id);
+	if (type)
+		sqlite3_bind_text(s, 2, type, -1, SQLITE_STATIC);
+	return each(s, cb, ctx);
+}
+
+int pp_store_resource_each_meta_of_type_limit(pp_store *st, const char *type, int limit,
+                                              pp_store_resource_cb cb, void *ctx)
+{
+	sqlite3_stmt *s;
+
+	if (!st || !type || !cb || limit <= 0)
+		return PP_EINVAL;
+	if (!(s = pp_store_stmt(st, SQL_META_TYPE_LIMIT)))
+		return PP_EIO;
+	sqlite3_bind_text(s, 1, type, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, limit);
+	return each(s, cb, ctx);
+}
+
+int pp_store_resource_ids_for_patient(pp_store *st, int64_t patient_id, const char *type,
+                                      int64_t **ids, size_t *n)
+{
+	sqlite3_stmt *s;
+	int64_t *v = NULL, *grown;
+	size_t len = 0, cap = 0;
+	int rc, step;
+
+	if (!ids || !n)
+		return PP_EINVAL;
+	*ids = NULL;
+	*n = 0;
+	if (!st || !type || patient_id <= 0)
+		return PP_EINVAL;
+	if (!(s = pp_store_stmt(st, SQL_IDS_PATIENT_TYPE)))
+		return PP_EIO;
+	sqlite3_bind_int64(s, 1, patient_id);
+	sqlite3_bind_text(s, 2, type, -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 256;
+			if (!(grown = realloc(v, cap * sizeof *v))) {
+				rc = PP_ENOMEM;
+				goto out;
+			}
+			v = grown;
+		}
+		v[len++] = sqlite3_column_int64(s, 0);
+	}
+	if (step != SQLITE_DONE) {
+		rc = pp_store_err(step) ? pp_store_err(step) : PP_EIO;
+		goto out;
+	}
+	*ids = v;
+	*n = len;
+	v = NULL;
+	rc = PP_OK;
+out:
+	sqlite3_reset(s);
+	free(v);
+	return rc;
 }
 
 int pp_store_resource_count(pp_store *st, const char *type, int64_t *n)

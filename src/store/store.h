@@ -72,6 +72,16 @@ int pp_store_resource_each_of_type(pp_store *st, const char *type, pp_store_reso
 int pp_store_resource_each_of_type_limit(pp_store *st, const char *type, int limit,
                                          pp_store_resource_cb cb, void *ctx);
 int pp_store_resource_count(pp_store *st, const char *type, int64_t *n);
+/* As each_for_patient / each_of_type_limit (same rows, same order) but the rows come without their
+ * bodies (body NULL, body_len 0): for deciding which rows to open. */
+int pp_store_resource_each_meta_for_patient(pp_store *st, int64_t patient_id, const char *type,
+                                            pp_store_resource_cb cb, void *ctx);
+int pp_store_resource_each_meta_of_type_limit(pp_store *st, const char *type, int limit,
+                                              pp_store_resource_cb cb, void *ctx);
+/* the row ids of one patient's resources of one type, ascending (as each_for_patient orders them);
+ * *ids is malloc'd (NULL when none), the caller frees it */
+int pp_store_resource_ids_for_patient(pp_store *st, int64_t patient_id, const char *type,
+                                      int64_t **ids, size_t *n);
 
 /* ---- accounts, MFA, sessions, throttling (auth/) ---- */
 typedef struct pp_store_user {

@@ -317,3 +317,39 @@ test('audit store unwritable: 503 OperationOutcome and no PHI, for reads and sea
     assert.equal((await a.get('/fhir/Observation?_count=5')).status, 200, 'recovers');
   } finally { lock.kill(); }
 });
+
+// A search that needs nothing from the bodies opens only its page (row ids from the index, or row
+// metadata for _id/_lastUpdated) and writes the resources from their stored text; a search with a
+// filter or a date sort decrypts and parses every candidate. Both must serve the same resources,
+// byte for byte, in the same order, with the same total.
+test('searches deciding on rows alone serve exactly what the full decrypt-and-parse path serves', async () => {
+  const all = async (path) => {
+    // the entries as raw text (JSON.parse would hide a difference in how a number is written)
+    const out = [];
+    let r = await a.get(path), total;
+    for (;;) {
+      assert.equal(r.status, 200, r.text.slice(0, 300));
+      total ??= r.json.total;
+      assert.equal(r.json.total, total);
+      const at = r.text.indexOf(',"entry":[');
+      out.push(at < 0 ? '' : r.text.slice(at));
+      const next = nextOf(r.json);
+      if (!next) break;
+      r = await a.get(pathOf(next.url));
+    }
+    return { total, out };
+  };
+  const byIds = await all('/fhir/Observation?_count=37');                           // index only
+  const byRows = await all('/fhir/Observation?_count=37&_lastUpdated=gt1900');      // row metadata
+  const byBodies = await all('/fhir/Observation?_count=37&date=gt1900');            // every body
+  assert.ok(byIds.total > 37 && byIds.out.length === Math.ceil(byIds.total / 37), 'several pages');
+  assert.match(byIds.out[0], /"valueQuantity":\{"value":/);
+  assert.deepEqual(byRows, byIds);
+  assert.deepEqual(byBodies, byIds);
+  // a read serves the same text as the search entry
+  const m = byIds.out[0].match(/^,"entry":\[\{"fullUrl":"[^"]*\/Observation\/([0-9a-f]{32})","resource":/);
+  assert.ok(m);
+  const r = await a.get(`/fhir/Observation/${m[1]}`);
+  assert.equal(r.status, 200);
+  assert.ok(byIds.out[0].includes(`"resource":${r.text},"search":{"mode":"match"}}`));
+});

@@ -673,6 +673,16 @@ static int count_version(void *ctx, const pp_store_resource *r)
 	return 0;
 }
 
+static int count_no_body(void *ctx, const pp_store_resource *r)
+{
+	long *v = ctx;
+
+	v[0]++;
+	if (!r->body && !r->body_len && r->pub_id[0] && r->last_updated_ms > 0)
+		v[1]++;
+	return 0;
+}
+
 static void test_demo_observations(void **state)
 {
 	json_t *patients = fixture_patients(), *sum = NULL, *labs, *vitals, *trends, *x, *pts;
@@ -694,6 +704,26 @@ static void test_demo_observations(void **state)
 	                                                    counts), 0);
 	assert_int_equal(counts[0], generated);
 	assert_int_equal(counts[1], generated);
+	{
+		/* the body-less listings the API searches with: same rows, same order, no bodies */
+		int64_t *ids = NULL;
+		size_t n = 0;
+		long meta[2] = {0, 0};
+		assert_int_equal(pp_store_resource_ids_for_patient(st, rowid, "Observation", &ids, &n), 0);
+		assert_int_equal((long)n, generated);
+		for (size_t k = 1; k < n; k++)
+			assert_true(ids[k - 1] < ids[k]);
+		free(ids);
+		assert_int_equal(pp_store_resource_ids_for_patient(st, rowid, "Location", &ids, &n), 0);
+		assert_int_equal(n, 0);
+		assert_null(ids);
+		assert_int_equal(pp_store_resource_ids_for_patient(st, 0, "Observation", &ids, &n),
+		                 PP_EINVAL);
+		assert_int_equal(pp_store_resource_each_meta_for_patient(st, rowid, "Observation",
+		                                                         count_no_body, meta), 0);
+		assert_int_equal(meta[0], generated);
+		assert_int_equal(meta[1], generated);
+	}
 
 	assert_int_equal(pp_fhir_summary(st, cr, rowid, &sum), 0);
 	labs = json_object_get(sum, "labs");
@@ -948,6 +978,30 @@ static int64_t ms_of(int y, int mo, int d, int h, int mi, int sec)
 	assert_int_equal(pp_fhir_date_parse(t, &lo, &hi), PP_OK);
 	assert_int_equal(hi - lo, 1000);
 	return lo;
+}
+
+static void test_search_needs_body(void **state)
+{
+	static const struct { const char *q; bool body; } cases[] = {
+		{"", false}, {"_count=5", false}, {"_id=abc", false}, {"_lastUpdated=gt2020", false},
+		{"_sort=_lastUpdated", false}, {"_sort=-_lastUpdated", false}, {"_summary=count", false},
+		{"code=4548-4", true}, {"date=2021", true}, {"_sort=date", true}, {"_sort=-date", true},
+		{"status=final&_count=3", true},
+	};
+	pp_fhir_search s;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		assert_int_equal(pp_fhir_search_parse("Observation", cases[i].q, true, &s), 0);
+		assert_int_equal(pp_fhir_search_needs_body(&s), cases[i].body);
+	}
+	assert_true(pp_fhir_search_needs_body(NULL));
+	assert_int_equal(pp_fhir_search_parse("Observation", "_id=a,b&_lastUpdated=ge2024", true, &s),
+	                 0);
+	assert_true(pp_fhir_search_match_row(&s, "b", ms_of(2024, 6, 1, 0, 0, 0)));
+	assert_false(pp_fhir_search_match_row(&s, "c", ms_of(2024, 6, 1, 0, 0, 0)));
+	assert_false(pp_fhir_search_match_row(&s, "a", ms_of(2023, 6, 1, 0, 0, 0)));
+	assert_false(pp_fhir_search_match_row(NULL, "a", 0));
 }
 
 static void test_date_parse(void **state)
@@ -1311,6 +1365,7 @@ int main(void)
 		cmocka_unit_test(test_date_prefixes),
 		cmocka_unit_test(test_search_parse),
 		cmocka_unit_test(test_search_match),
+		cmocka_unit_test(test_search_needs_body),
 		cmocka_unit_test(test_serve_resource_rewrites_references),
 		/* these add resources to fixture patients: after the summary counts */
 		cmocka_unit_test(test_rerun_completes_partial_import),
