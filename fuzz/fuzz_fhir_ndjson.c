@@ -1,6 +1,6 @@
 /* libFuzzer target: one NDJSON line through the FHIR resource parser (depth pre-check, jansson with
  * duplicate keys refused, resourceType and id checks), then a round trip of what it accepts.
- * fuzz-modules: core store crypto audit auth policy http fhir */
+ * fuzz-modules: core store crypto audit auth policy http oauth fhir */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

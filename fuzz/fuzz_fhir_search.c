@@ -3,7 +3,7 @@
  * within the limits; the normalised query (used for the self/next links and the cursor MAC)
  * parses again to itself; matching never crashes on the resources we serve.
  * First input byte picks the resource type and strict/lenient; the rest is the query string.
- * fuzz-modules: core store crypto audit auth policy http fhir */
+ * fuzz-modules: core store crypto audit auth policy http oauth fhir */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -9,6 +9,7 @@
 #   FUZZ_SECONDS=30   time per target
 #   FUZZ_TARGETS="fuzz_http_query ..."   only these targets
 #   FUZZ_JOBS=1       parallel libFuzzer jobs per target
+#   FUZZ_SMOKE=1      build every target and only replay the committed seeds (used by make test)
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ SECONDS_PER=${FUZZ_SECONDS:-30}
 JOBS=${FUZZ_JOBS:-1}
 CC=${FUZZ_CC:-clang}
 ALL_MODULES="core store crypto audit auth policy oauth fhir http portal"
-PKGS="libmicrohttpd gnutls jansson sqlite3 liboath libqrencode librhonabwy"
+PKGS="libmicrohttpd gnutls jansson sqlite3 liboath libqrencode librhonabwy libcurl"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror -Wshadow \
  -Wno-missing-field-initializers -Isrc -I$OUT/gen $(pkg-config --cflags $PKGS)"
@@ -72,10 +73,15 @@ for t in $targets; do
 	echo "fuzz: running $t for ${SECONDS_PER}s"
 	par=""
 	[ "$JOBS" -gt 1 ] && par="-jobs=$JOBS -workers=$JOBS"
+	if [ -n "${FUZZ_SMOKE:-}" ]; then
+		# make test: build every target and replay its committed seeds once (no fuzzing)
+		set -- -runs=0 "$seeds"
+	else
+		set -- -max_total_time="$SECONDS_PER" $par -print_final_stats=1 "$work" "$seeds"
+	fi
 	# shellcheck disable=SC2086
-	if ! "$OUT/bin/$t" -max_total_time="$SECONDS_PER" -timeout=10 -rss_limit_mb=2048 \
-		$par -print_final_stats=1 \
-		-artifact_prefix="$OUT/artifacts/$t-" "$work" "$seeds" \
+	if ! "$OUT/bin/$t" -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix="$OUT/artifacts/$t-" "$@" \
 		>"$OUT/$t.log" 2>&1; then
 		echo "fuzz: $t FAILED — see $OUT/$t.log and $OUT/artifacts/" >&2
 		tail -40 "$OUT/$t.log" >&2

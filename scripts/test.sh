@@ -68,6 +68,12 @@ run_node() {  # label, files...
 run_node api tests/api/*.test.mjs $(ls tests/interop/*.test.mjs 2>/dev/null)
 if [ $ASAN -eq 0 ]; then
 	run_node e2e tests/e2e/*.test.mjs
+	echo "== fuzz targets (build + replay committed seeds)"
+	if FUZZ_SMOKE=1 scripts/fuzz.sh > "$LOG/fuzz-smoke.log" 2>&1; then
+		n=$(grep -c ' ok$' "$LOG/fuzz-smoke.log"); add "$n" 0; echo "  $n fuzz targets ok"
+	else
+		add "$(grep -c ' ok$' "$LOG/fuzz-smoke.log")" 1; failures+=(fuzz-smoke); tail -20 "$LOG/fuzz-smoke.log"
+	fi
 	echo "== checksrc"
 	if scripts/checksrc.sh > "$LOG/checksrc.log" 2>&1; then add 1 0; echo "  checksrc ok"; else add 0 1; failures+=(checksrc); cat "$LOG/checksrc.log"; fi
 fi
