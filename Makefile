@@ -3,7 +3,7 @@
 
 BUILD ?= build
 CC ?= cc
-PKGS := libmicrohttpd gnutls jansson sqlite3 liboath libqrencode librhonabwy
+PKGS := libmicrohttpd gnutls jansson sqlite3 liboath libqrencode librhonabwy libcurl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

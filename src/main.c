@@ -259,7 +259,7 @@ static int load_demo(ctx *c, bool as_json)
 	long obs_total = 0;
 
 	if ((rc = demo_dir(dir, sizeof dir)))
-		return rc;
+		goto out;
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
 		snprintf(paths[n], sizeof paths[0], "%s/%s.000.ndjson", dir, types[i]);
 		ptrs[n] = paths[n];
@@ -269,7 +269,7 @@ static int load_demo(ctx *c, bool as_json)
 	rc = pp_fhir_import_files(c->store, c->crypto, ptrs, n, &opt, &stats);
 	if (rc) {
 		fprintf(stderr, "phiportal: demo import from %s failed: %s\n", dir, pp_strerror(rc));
-		return rc;
+		goto out;
 	}
 	if (!as_json) {
 		printf("Imported the synthetic demo patients (Synthea, demo/synthea-10):\n");
@@ -281,14 +281,14 @@ static int load_demo(ctx *c, bool as_json)
 	for (int i = 0; i < d.n; i++) {
 		long g = 0;
 		if ((rc = pp_fhir_demo_observations(c->store, c->crypto, d.ids[i], (uint32_t)(i + 1), &g)))
-			return rc;
+			goto out;
 		obs_total += g;
 	}
 	if (!as_json)
 		printf("Generated %ld lab and vital-sign Observations for %d patients.\n", obs_total, d.n);
 	snprintf(detail, sizeof detail, "demo-import:%d-patients", d.n);
 	if ((rc = audit_cli(c, "import", "success", detail)))
-		return rc;
+		goto out;
 
 	/* accounts: three living patients, a clinician and an administrator */
 	if (!as_json)
@@ -302,7 +302,7 @@ static int load_demo(ctx *c, bool as_json)
 		snprintf(user, sizeof user, "demo.patient%d", ++accounts);
 		gen_password(pw);
 		if ((rc = pp_auth_user_add(c->auth, user, pw, "patient", d.ids[i], &uid)))
-			return rc;
+			goto out;
 		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "username", user,
 		                      "password", pw, "role", "patient", "patient_id", d.pubs[i]));
 		if (!as_json)
@@ -314,7 +314,7 @@ static int load_demo(ctx *c, bool as_json)
 		int64_t uid;
 		gen_password(pw);
 		if ((rc = pp_auth_user_add(c->auth, staff[i][0], pw, staff[i][1], 0, &uid)))
-			return rc;
+			goto out;
 		json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "username", staff[i][0],
 		                      "password", pw, "role", staff[i][1]));
 		if (!as_json)
@@ -326,21 +326,21 @@ static int load_demo(ctx *c, bool as_json)
 		if ((rc = pp_oauth_open(&o, &c->cfg, c->store, c->crypto, c->audit, c->auth)) ||
 		    (rc = pp_oauth_demo_clients(o, as_json ? NULL : stdout))) {
 			pp_oauth_close(o);
-			json_decref(list);
-			json_decref(out);
-			return rc;
+			goto out;
 		}
 		pp_oauth_close(o);
 	}
 	if (as_json) {
 		json_object_set_new(out, "accounts", list);
+		list = NULL;
 		json_dumpf(out, stdout, JSON_INDENT(2));
 		printf("\n");
-	} else {
-		json_decref(list);
 	}
+	rc = PP_OK;
+out:
+	json_decref(list);
 	json_decref(out);
-	return PP_OK;
+	return rc;
 }
 
 static int mkdir_private(const char *path)

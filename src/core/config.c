@@ -145,6 +145,10 @@ static const pp_config_key keys[] = {
 	 "each refresh rotates the token.", NULL},
 	{"oauth.id_token_alg", PP_CFG_STR, OFF(oauth_id_token_alg), "RS256", 0, 0,
 	 "Signature algorithm of OpenID Connect ID tokens: RS256 or ES256.", NULL},
+	{"oauth.jwks_ca_file", PP_CFG_STR, OFF(oauth_jwks_ca_file), "", 0, 0,
+	 "CA bundle (PEM) trusted when fetching backend clients' keys from their jwks_uri (HTTPS "
+	 "only, certificate verified), relative to the data directory; empty means the system's trust "
+	 "store.", NULL},
 	{"oauth.anomaly_min_reads", PP_CFG_INT, OFF(oauth_anomaly_min_reads), "2000", 1, 100000000,
 	 "A client is flagged for review when it receives more FHIR records in an hour than this and "
 	 "than oauth.anomaly_factor times its usual hourly rate.", NULL},

@@ -164,6 +164,7 @@ typedef struct pp_config {
 	int oauth_access_token_lifetime_s;
 	int oauth_refresh_token_lifetime_s;
 	char oauth_id_token_alg[8];  /* "RS256" or "ES256" */
+	char oauth_jwks_ca_file[256]; /* CA bundle for jwks_uri fetches; "" = system store */
 	int oauth_anomaly_min_reads;
 	int oauth_anomaly_factor;
 	bool oauth_anomaly_suspend;

@@ -120,8 +120,8 @@ static int append_word(char *dst, size_t cap, const char *w)
 
 static const char *const client_help =
 	"usage: phiportal [--data DIR] client add --name NAME --type patient-app|confidential|backend\n"
-	"                 [--redirect-uri URI]... --scopes \"SCOPES\" [--jwks FILE] [--owner WHO]\n"
-	"                 [--purpose TEXT] [--ip-allow CIDRS] [--ip-deny CIDRS] [--rate-limit N]\n"
+	"                 [--redirect-uri URI]... --scopes \"SCOPES\" [--jwks FILE | --jwks-uri URL]\n"
+	"                 [--owner WHO] [--purpose TEXT] [--ip-allow CIDRS] [--ip-deny CIDRS] [--rate-limit N]\n"
 	"                 [--baa-vendor NAME --baa-signed YYYY-MM-DD --baa-expires YYYY-MM-DD]\n"
 	"                 [--client-id ID] [--json]\n"
 	"       phiportal [--data DIR] client list [--json]\n"
@@ -132,7 +132,9 @@ static const char *const client_help =
 	"(public clients, PKCE) need no BAA; confidential apps and backend services act for the\n"
 	"organisation and get no token without a Business Associate Agreement on file that has not\n"
 	"expired. Backend services authenticate with private_key_jwt against the JWKS given by --jwks\n"
-	"(a file holding their public keys, RS384 or ES384) and may only hold system/ scopes.\n"
+	"(a file holding their public keys, RS384 or ES384) or published at --jwks-uri (an https://\n"
+	"URL, fetched with certificate verification and cached for 5 minutes; a new key id is picked\n"
+	"up at once) and may only hold system/ scopes.\n"
 	"--rate-limit is requests per minute (token bucket); 0 means no limit.\n";
 
 static int cli_add(const pp_config *cfg, pp_store *st, pp_audit *audit, int argc, char **argv)
@@ -145,6 +147,7 @@ static int cli_add(const pp_config *cfg, pp_store *st, pp_audit *audit, int argc
 		{"ip-deny", required_argument, 0, 'd'}, {"rate-limit", required_argument, 0, 'l'},
 		{"baa-vendor", required_argument, 0, 'V'}, {"baa-signed", required_argument, 0, 'S'},
 		{"baa-expires", required_argument, 0, 'E'}, {"client-id", required_argument, 0, 'i'},
+		{"jwks-uri", required_argument, 0, 'u'},
 		{"json", no_argument, 0, 'J'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 	pp_store_oauth_client *c = calloc(1, sizeof *c);
 	pp_scope_set *scopes = calloc(1, sizeof *scopes);
@@ -179,6 +182,14 @@ static int cli_add(const pp_config *cfg, pp_store *st, pp_audit *audit, int argc
 				fprintf(stderr, "phiportal: cannot read the JWKS file\n");
 				goto out;
 			}
+			break;
+		case 'u':
+			if (!pp_oauth_jwks_uri_ok(v)) {
+				fprintf(stderr, "phiportal: --jwks-uri must be an https:// URL (no spaces or "
+				        "fragment, under 512 characters)\n");
+				goto out;
+			}
+			snprintf(c->jwks_uri, sizeof c->jwks_uri, "%s", v);
 			break;
 		case 'o': snprintf(c->owner, sizeof c->owner, "%s", v); break;
 		case 'p': snprintf(c->purpose, sizeof c->purpose, "%s", v); break;
@@ -234,9 +245,14 @@ static int cli_add(const pp_config *cfg, pp_store *st, pp_audit *audit, int argc
 			goto out;
 		}
 	}
-	if (strcmp(c->type, "patient-app") && !c->jwks[0]) {
-		fprintf(stderr, "phiportal: confidential apps and backend services need --jwks "
-		        "(private_key_jwt)\n");
+	if (c->jwks[0] && c->jwks_uri[0]) {
+		fprintf(stderr, "phiportal: give the keys either by value (--jwks) or by URL (--jwks-uri), "
+		        "not both\n");
+		goto out;
+	}
+	if (strcmp(c->type, "patient-app") && !c->jwks[0] && !c->jwks_uri[0]) {
+		fprintf(stderr, "phiportal: confidential apps and backend services need --jwks or "
+		        "--jwks-uri (private_key_jwt)\n");
 		goto out;
 	}
 	if (pp_iplist_check(c->ip_allow) || pp_iplist_check(c->ip_deny)) {

@@ -167,10 +167,27 @@ static int client_auth(pp_oauth *o, pp_http_request *r, const form *f, const cha
 	if (rc)
 		return rc;
 	if (assertion) {
-		char *jti = NULL;
+		char *jti = NULL, *remote = NULL;
 		int64_t exp = 0;
-		rc = pp_oauth_verify_assertion(o, assertion, a->c.client_id, a->c.jwks, o->token_url, &jti,
-		                               &exp, &why);
+		if (!a->c.jwks[0] && a->c.jwks_uri[0]) {
+			/* keys at the client's jwks_uri: cached; an unknown kid allows one refetch */
+			rc = pp_oauth_jwks_remote(o, &a->c, false, &remote, &why);
+			if (!rc && !pp_oauth_jwks_has_kid(remote, assertion)) {
+				free(remote);
+				remote = NULL;
+				rc = pp_oauth_jwks_remote(o, &a->c, true, &remote, &why);
+			}
+			if (rc == PP_ENOMEM)
+				return rc;
+			if (rc) {
+				deny(o, r, action, a->c.client_id, NULL, why ? why : "jwks-fetch-failed", 401,
+				     "invalid_client", "The client's keys could not be retrieved from its jwks_uri");
+				return PP_EAUTH;
+			}
+		}
+		rc = pp_oauth_verify_assertion(o, assertion, a->c.client_id, remote ? remote : a->c.jwks,
+		                               o->token_url, &jti, &exp, &why);
+		free(remote);
 		if (rc == PP_OK) {
 			rc = pp_store_oauth_jti_use(o->st, a->c.client_id, jti, exp * 1000, now);
 			if (rc == PP_EEXISTS)

@@ -1,8 +1,9 @@
 /* oauth: JOSE through librhonabwy — the server's ID-token signing keys (RSA 2048 for RS256, P-256
  * for ES256; generated at first use, the private JWK sealed by crypto/ in oauth_signing_key), the
  * public JWKS served at /jwks, ID-token signing, and verification of private_key_jwt client
- * assertions (RS384/ES384 only, keys only from the client's registered JWKS; header-borne keys and
- * remote key URLs are never followed). */
+ * assertions (RS384/ES384 only, keys only from the client's registered JWKS or the set fetched
+ * from its registered jwks_uri (jwks_uri.c); header-borne keys and URLs (jwk, jku, x5u) are never
+ * followed). */
 #include "oauth/oauth_internal.h"
 
 #include <rhonabwy.h>
@@ -224,11 +225,44 @@ static bool key_fits(jwk_t *k, jwa_alg alg)
 
 int pp_oauth_jwks_check(const char *jwks_json)
 {
+	return pp_oauth_jwks_check_max(jwks_json, sizeof(((pp_store_oauth_client *)0)->jwks));
+}
+
+bool pp_oauth_jwks_has_kid(const char *jwks_json, const char *assertion)
+{
+	jwt_t *jwt = NULL;
+	jwks_t *jwks = NULL;
+	const char *kid;
+	bool found = false;
+
+	if (jwt_parse(assertion, assertion ? strlen(assertion) : 0, &jwt))
+		return true;   /* nothing to look up: verification refuses it */
+	if (!(kid = r_jwt_get_header_str_value(jwt, "kid"))) {
+		found = true;
+		goto out;
+	}
+	if (!jwks_json || r_jwks_init(&jwks) != RHN_OK ||
+	    r_jwks_import_from_json_str(jwks, jwks_json) != RHN_OK)
+		goto out;
+	for (size_t i = 0, n = r_jwks_size(jwks); i < n && !found; i++) {
+		jwk_t *k = r_jwks_get_at(jwks, i);
+		const char *kk = r_jwk_get_property_str(k, "kid");
+		found = kk && !strcmp(kk, kid);
+		r_jwk_free(k);
+	}
+out:
+	r_jwks_free(jwks);
+	r_jwt_free(jwt);
+	return found;
+}
+
+int pp_oauth_jwks_check_max(const char *jwks_json, size_t max)
+{
 	jwks_t *jwks = NULL;
 	size_t n, usable = 0;
 	int rc = PP_EINVAL;
 
-	if (!jwks_json || !*jwks_json || strlen(jwks_json) >= sizeof(((pp_store_oauth_client *)0)->jwks))
+	if (!jwks_json || !*jwks_json || strlen(jwks_json) >= max)
 		return PP_EINVAL;
 	if (r_jwks_init(&jwks) != RHN_OK)
 		return PP_ENOMEM;

@@ -17,9 +17,14 @@
 #define PP_OAUTH_REQUEST_TTL_MS (10 * 60 * 1000)
 #define PP_OAUTH_ASSERTION_MAX_S 300   /* client assertions: exp at most 5 minutes ahead */
 #define PP_OAUTH_ID_TOKEN_TTL_S 300
+#define PP_OAUTH_JWKS_MAX (256 * 1024)        /* a fetched jwks_uri document, bytes */
+#define PP_OAUTH_JWKS_TTL_MS (5 * 60 * 1000)   /* how long a fetched JWKS is used */
+#define PP_OAUTH_JWKS_REFETCH_MS 1000          /* unknown kid: refetch at most this often */
+#define PP_OAUTH_JWKS_TIMEOUT_MS 5000
 
 
 typedef struct pp_oauth_anomaly pp_oauth_anomaly;
+typedef struct pp_oauth_jwks_cache pp_oauth_jwks_cache;
 /* ---- bulk-read anomaly flags (anomaly.c) ---- */
 int pp_oauth_anomaly_new(pp_oauth_anomaly **out);
 void pp_oauth_anomaly_free(pp_oauth_anomaly *a);
@@ -40,6 +45,7 @@ struct pp_oauth {
 	char *jwks_json;           /* the public keys served at /jwks */
 	pp_ratelimit *rl;
 	pp_oauth_anomaly *anomaly;
+	pp_oauth_jwks_cache *jwks_cache;
 };
 
 /* ---- scope helpers (scope.c) ---- */
@@ -69,6 +75,22 @@ int pp_oauth_verify_assertion(pp_oauth *o, const char *assertion, const char *cl
 int pp_oauth_jwt_inspect(const char *token, size_t len, char *alg, size_t algcap, json_t **claims);
 /* is this JWKS (JSON text) usable for client assertions (RS384/ES384 public keys)? */
 int pp_oauth_jwks_check(const char *jwks_json);
+/* the same check for a JWKS of up to max - 1 bytes (fetched from a jwks_uri) */
+int pp_oauth_jwks_check_max(const char *jwks_json, size_t max);
+/* does the JWKS hold a key the assertion's header names by kid (true when it names none)? */
+bool pp_oauth_jwks_has_kid(const char *jwks_json, const char *assertion);
+
+/* ---- keys at a jwks_uri (jwks_uri.c) ---- */
+int pp_oauth_jwks_cache_new(pp_oauth_jwks_cache **out);
+void pp_oauth_jwks_cache_free(pp_oauth_jwks_cache *c);
+/* an https:// URL without spaces, control characters or a fragment that fits the registry */
+bool pp_oauth_jwks_uri_ok(const char *uri);
+/* The client's JWKS from its jwks_uri (*out malloc'd): the cached copy while younger than
+ * PP_OAUTH_JWKS_TTL_MS; with refresh, refetched unless fetched in the last
+ * PP_OAUTH_JWKS_REFETCH_MS. On failure why is "jwks-uri-not-https", "jwks-fetch-failed",
+ * "jwks-too-large" or "jwks-invalid" (never anything from the response). */
+int pp_oauth_jwks_remote(pp_oauth *o, const pp_store_oauth_client *c, bool refresh, char **out,
+                         const char **why);
 
 /* ---- clients (client.c) ---- */
 /* the client may receive tokens now: active, BAA on file and not expired where one is required.

@@ -86,6 +86,7 @@ int pp_oauth_open(pp_oauth **out, const pp_config *cfg, pp_store *st, pp_crypto 
 	snprintf(o->fhir_base, sizeof o->fhir_base, "%s/fhir", o->issuer);
 	snprintf(o->token_url, sizeof o->token_url, "%s/oauth/token", o->issuer);
 	if ((rc = pp_ratelimit_new(&o->rl)) || (rc = pp_oauth_anomaly_new(&o->anomaly)) ||
+	    (rc = pp_oauth_jwks_cache_new(&o->jwks_cache)) ||
 	    (rc = pp_oauth_keys_load(o))) {
 		pp_oauth_close(o);
 		return rc;
@@ -101,6 +102,7 @@ void pp_oauth_close(pp_oauth *o)
 	pp_oauth_keys_free(o);
 	pp_ratelimit_free(o->rl);
 	pp_oauth_anomaly_free(o->anomaly);
+	pp_oauth_jwks_cache_free(o->jwks_cache);
 	pthread_mutex_destroy(&o->key_mu);
 	free(o);
 }

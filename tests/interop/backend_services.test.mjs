@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import * as jose from 'jose';
-import { makeData, startServer } from '../api/harness.mjs';
+import { makeData, startServer, cli } from '../api/harness.mjs';
 import { form, raw, registerClient, writeJwks, auditRows } from './smart.mjs';
 
 let d, srv, tokenUrl, rsKey, esKey, otherKey, lab, labEs, noBaa, oldBaa;
@@ -119,4 +119,13 @@ test('a system/ token reads through /fhir, and stops working once revoked', asyn
   assert.equal(rv.status, 200);
   const after = await raw(srv, 'GET', '/fhir/Observation?_count=1', { headers: { authorization: `Bearer ${t.access_token}` } });
   assert.equal(after.status, 401);
+});
+
+test('a backend service must register its keys, by value (--jwks) or by URL (--jwks-uri)', () => {
+  const r = cli(['--data', d.dir, 'client', 'add', '--name', 'Keyless', '--type', 'backend', '--scopes', 'system/Observation.rs']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /need --jwks or --jwks-uri/);
+  const bad = cli(['--data', d.dir, 'client', 'add', '--name', 'Plain', '--type', 'backend', '--scopes', 'system/Observation.rs', '--jwks-uri', 'http://keys.example.org/jwks']);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--jwks-uri must be an https:\/\/ URL/);
 });

@@ -1,6 +1,7 @@
 // An unmodified third-party OpenID Connect client (openid-client 6) against the server:
 // discovery, authorization code flow with PKCE and nonce, ID-token validation (signature from
-// /jwks, iss, aud, exp, nonce), refresh, introspection and revocation.
+// /jwks, iss, aud, exp, nonce), refresh (with a new ID token when the grant had openid),
+// introspection and revocation.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
@@ -36,13 +37,13 @@ async function browserApproves(url) {
 async function login(scope = 'openid fhirUser launch/patient offline_access patient/*.rs') {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
-  const nonce = oidc.randomNonce();
+  const nonce = scope.split(' ').includes('openid') ? oidc.randomNonce() : undefined;
   const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: REDIRECT, scope, state, nonce, aud: `${srv.publicUrl}/fhir`,
+    redirect_uri: REDIRECT, scope, state, ...(nonce ? { nonce } : {}), aud: `${srv.publicUrl}/fhir`,
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
   });
   const callback = await browserApproves(url);
-  const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+  const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state, ...(nonce ? { expectedNonce: nonce } : {}) });
   return { tokens, nonce };
 }
 
@@ -71,11 +72,43 @@ test('code flow: the ID token validates (RS256) and names the patient as fhirUse
   await assert.rejects(jose.jwtVerify(`${h}.${forged}.${s}`, jwks));
 });
 
-test('refresh, introspection and revocation through openid-client', async () => {
+test('refresh through openid-client: rotated tokens and a validated ID token', async () => {
   const { tokens } = await login();
   const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token);
   assert.ok(refreshed.access_token && refreshed.access_token !== tokens.access_token);
   assert.ok(refreshed.refresh_token && refreshed.refresh_token !== tokens.refresh_token);
+  // the grant had openid: the refresh brings a new ID token, which openid-client validated
+  // (iss, aud, exp, iat) and which matches the original (OIDC Core 12.2: same iss, sub, aud; no
+  // nonce, since none was sent)
+  assert.ok(refreshed.id_token && refreshed.id_token !== tokens.id_token, 'refresh returns an ID token');
+  const before = tokens.claims(), after = refreshed.claims();
+  assert.equal(after.iss, before.iss);
+  assert.equal(after.sub, before.sub);
+  assert.equal(after.aud, APP);
+  assert.equal(after.nonce, undefined);
+  assert.equal(after.fhirUser, before.fhirUser);
+  assert.ok(after.iat >= before.iat && after.exp > Math.floor(Date.now() / 1000));
+  const jwks = jose.createLocalJWKSet((await raw(srv, 'GET', '/jwks')).json);
+  await jose.jwtVerify(refreshed.id_token, jwks, { issuer: srv.publicUrl, audience: APP });
+  // rotation and reuse detection still hold: the first refresh token is spent, and replaying it
+  // ends the whole grant, including the refreshed tokens
+  await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token), (e) => e.error === 'invalid_grant');
+  assert.equal((await oidc.tokenIntrospection(config, refreshed.access_token)).active, false,
+    'reuse of a rotated refresh token revokes the family');
+  await assert.rejects(oidc.refreshTokenGrant(config, refreshed.refresh_token), (e) => e.error === 'invalid_grant');
+});
+
+test('refresh of a grant without openid brings no ID token', async () => {
+  const { tokens } = await login('launch/patient offline_access patient/*.rs');
+  assert.equal(tokens.id_token, undefined);
+  const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token);
+  assert.ok(refreshed.access_token);
+  assert.equal(refreshed.id_token, undefined);
+});
+
+test('introspection and revocation through openid-client', async () => {
+  const { tokens } = await login();
+  const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token);
   const info = await oidc.tokenIntrospection(config, refreshed.access_token);
   assert.equal(info.active, true);
   assert.equal(info.client_id, APP);

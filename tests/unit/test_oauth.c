@@ -2,7 +2,8 @@
  * forms, malformed input), the allow decision with granular restrictions, intersections (what is
  * granted) and subsets (refresh may not widen), canonical formatting, plain-language consent text;
  * CIDR allow/deny lists for IPv4 and IPv6; BAA rules; the token bucket; the store's single-use
- * codes and refresh reuse detection; signing keys generated once, sealed, and ID tokens signed. */
+ * codes and refresh reuse detection; signing keys generated once, sealed, and ID tokens signed;
+ * jwks_uri rules (https only, kid lookup, size cap, failures never yield a key set). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -372,6 +373,68 @@ static void test_keys_and_id_token(void **state)
 	assert_int_not_equal(pp_oauth_jwks_check("nonsense"), PP_OK);
 }
 
+/* keys at a jwks_uri: only https:// URLs; kid lookup for the refetch-on-rotation rule; the size
+ * cap of the JWKS check; fetch failures give a reason and never a key set */
+static void test_jwks_uri(void **state)
+{
+	fx *f = *state;
+	pp_oauth *o = NULL;
+	pp_store_oauth_client *c = calloc(1, sizeof *c);
+	json_t *claims = json_pack("{s:s}", "iss", "x");
+	char *tok = NULL, *got = NULL, big[600];
+	const char *why = NULL, *jwks;
+
+	assert_true(pp_oauth_jwks_uri_ok("https://keys.example.org/.well-known/jwks.json"));
+	assert_true(pp_oauth_jwks_uri_ok("https://127.0.0.1:8443/jwks"));
+	assert_false(pp_oauth_jwks_uri_ok("http://keys.example.org/jwks"));
+	assert_false(pp_oauth_jwks_uri_ok("HTTPS://keys.example.org/jwks"));
+	assert_false(pp_oauth_jwks_uri_ok("https://"));
+	assert_false(pp_oauth_jwks_uri_ok("https:///jwks"));
+	assert_false(pp_oauth_jwks_uri_ok("https://a b/jwks"));
+	assert_false(pp_oauth_jwks_uri_ok("https://a/jwks\n"));
+	assert_false(pp_oauth_jwks_uri_ok("https://a/jwks#k1"));
+	assert_false(pp_oauth_jwks_uri_ok(NULL));
+	memset(big, 'a', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	memcpy(big, "https://", 8);
+	assert_false(pp_oauth_jwks_uri_ok(big));   /* longer than the registry column */
+
+	assert_int_equal(pp_oauth_open(&o, &f->cfg, f->st, f->crypto, f->audit, NULL), PP_OK);
+	jwks = pp_oauth_jwks(o);
+	/* the server's own public set is a usable JWKS; the size cap is enforced */
+	assert_int_equal(pp_oauth_jwks_check_max(jwks, PP_OAUTH_JWKS_MAX + 1), PP_OK);
+	assert_int_not_equal(pp_oauth_jwks_check_max(jwks, strlen(jwks)), PP_OK);
+	/* a JWT naming a kid of the set, and one naming a kid it lacks (the rotation case) */
+	assert_int_equal(pp_oauth_sign_id_token(o, claims, &tok), PP_OK);
+	assert_true(pp_oauth_jwks_has_kid(jwks, tok));
+	assert_false(pp_oauth_jwks_has_kid("{\"keys\":[]}", tok));
+	assert_false(pp_oauth_jwks_has_kid("nonsense", tok));
+	assert_true(pp_oauth_jwks_has_kid(jwks, "not-a-jwt"));   /* verification refuses those */
+
+	snprintf(c->client_id, sizeof c->client_id, "svc");
+	snprintf(c->jwks_uri, sizeof c->jwks_uri, "http://127.0.0.1:1/jwks");
+	assert_int_not_equal(pp_oauth_jwks_remote(o, c, false, &got, &why), PP_OK);
+	assert_null(got);
+	assert_string_equal(why, "jwks-uri-not-https");
+	/* nothing listens on port 1: refused quickly, and the failure is not cached as a key set */
+	snprintf(c->jwks_uri, sizeof c->jwks_uri, "https://127.0.0.1:1/jwks");
+	for (int i = 0; i < 2; i++) {
+		why = NULL;
+		assert_int_not_equal(pp_oauth_jwks_remote(o, c, i == 1, &got, &why), PP_OK);
+		assert_null(got);
+		assert_string_equal(why, "jwks-fetch-failed");
+	}
+	/* a CA file that does not exist: TLS cannot be set up, so nothing is trusted */
+	snprintf(f->cfg.oauth_jwks_ca_file, sizeof f->cfg.oauth_jwks_ca_file, "%s/none.pem", f->dir);
+	assert_int_not_equal(pp_oauth_jwks_remote(o, c, false, &got, &why), PP_OK);
+	assert_null(got);
+	f->cfg.oauth_jwks_ca_file[0] = '\0';
+	free(tok);
+	json_decref(claims);
+	pp_oauth_close(o);
+	free(c);
+}
+
 /* bulk-read anomaly: the first hour flags on the threshold alone; later hours against the usual rate */
 static void test_anomaly(void **state)
 {
@@ -410,6 +473,7 @@ int main(void)
 		
 		cmocka_unit_test_setup_teardown(test_store_single_use, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_keys_and_id_token, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_jwks_uri, fx_setup, fx_teardown),
 	};
 	pp_log_set_level(PP_LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
