@@ -705,6 +705,19 @@ help:
 	return 0;
 }
 
+/* A command that takes exactly one verb and no options ("audit verify", "compliance check"):
+ * returns -1 to go on, else the exit code (0 after --help, 2 after a usage error). */
+static int exact_verb(int argc, char **argv, const char *verb, const char *help)
+{
+	if (argc == 2 && !strcmp(argv[1], verb))
+		return -1;
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(help, stdout);
+		return 0;
+	}
+	return usage(stderr, EXIT_USAGE);
+}
+
 /* ---- audit ---- */
 static int cmd_audit(const char *data_dir, int argc, char **argv)
 {
@@ -714,17 +727,11 @@ static int cmd_audit(const char *data_dir, int argc, char **argv)
 	char path[1024];
 	int rc;
 
-	if (argc < 2 || strcmp(argv[1], "verify")) {
-		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-			printf("usage: phiportal [--data DIR] audit verify\n\nWalks the audit log's hash chain "
-			       "and signed checkpoints. Exit 0 when intact;\nexit 1 naming the first bad record "
-			       "when a record was edited, deleted, inserted\nor reordered.\n");
-			return 0;
-		}
-		return usage(stderr, EXIT_USAGE);
-	}
-	if (argc > 2)
-		return usage(stderr, EXIT_USAGE);
+	if ((rc = exact_verb(argc, argv, "verify",
+	                     "usage: phiportal [--data DIR] audit verify\n\nWalks the audit log's hash "
+	                     "chain and signed checkpoints. Exit 0 when intact;\nexit 1 naming the first "
+	                     "bad record when a record was edited, deleted, inserted\nor reordered.\n")) >= 0)
+		return rc;
 	memset(&c, 0, sizeof c);
 	if (load_config(&c, data_dir, true))
 		return 1;
@@ -749,18 +756,14 @@ static int cmd_compliance(const char *data_dir, int argc, char **argv)
 {
 	ctx c;
 
-	if (argc < 2 || strcmp(argv[1], "check")) {
-		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-			printf("usage: phiportal [--data DIR] compliance check\n\nChecks phiportal.conf and "
-			       "the key files against the HIPAA baseline (TLS >= 1.2,\nsession idle timeout <= "
-			       "30 min, MFA for staff, audit on, key files 0600, ...).\nExit 0 when it passes; "
-			       "else 1, one line per unsafe key with the safe value.\n");
-			return 0;
-		}
-		return usage(stderr, EXIT_USAGE);
-	}
-	if (argc > 2)
-		return usage(stderr, EXIT_USAGE);
+	int rc;
+
+	if ((rc = exact_verb(argc, argv, "check",
+	                     "usage: phiportal [--data DIR] compliance check\n\nChecks phiportal.conf and "
+	                     "the key files against the HIPAA baseline (TLS >= 1.2,\nsession idle timeout "
+	                     "<= 30 min, MFA for staff, audit on, key files 0600, ...).\nExit 0 when it "
+	                     "passes; else 1, one line per unsafe key with the safe value.\n")) >= 0)
+		return rc;
 	memset(&c, 0, sizeof c);
 	if (load_config(&c, data_dir, true))
 		return 1;

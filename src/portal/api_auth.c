@@ -90,24 +90,18 @@ static int h_login(void *vapp, pp_http_request *r)
 	return state_reply(app, r, &s, NULL);
 }
 
+/* GET /auth/session peeks (the idle timer keeps running); POST /auth/keepalive resets it. The
+ * route data says which. */
+static const enum pp_portal_need need_peek = PP_PORTAL_NEED_PEEK, need_touch = PP_PORTAL_NEED_ANY;
+
 static int h_session(void *vapp, pp_http_request *r)
 {
 	pp_app *app = vapp;
+	const enum pp_portal_need *need = pp_http_route_data(r);
 	pp_session s;
 	pp_principal p;
 
-	if (pp_portal_session(app, r, PP_PORTAL_NEED_PEEK, &s, &p))
-		return 0;
-	return pp_portal_json(r, 200, session_json(app, &s), false);
-}
-
-static int h_keepalive(void *vapp, pp_http_request *r)
-{
-	pp_app *app = vapp;
-	pp_session s;
-	pp_principal p;
-
-	if (pp_portal_session(app, r, PP_PORTAL_NEED_ANY, &s, &p))
+	if (pp_portal_session(app, r, *need, &s, &p))
 		return 0;
 	return pp_portal_json(r, 200, session_json(app, &s), false);
 }
@@ -287,8 +281,8 @@ int pp_portal_auth_routes(struct pp_http_server *srv, pp_app *app)
 
 	(void)app;
 	rc |= pp_http_route(srv, "POST", "/api/v1/auth/login", h_login, NULL);
-	rc |= pp_http_route(srv, "GET", "/api/v1/auth/session", h_session, NULL);
-	rc |= pp_http_route(srv, "POST", "/api/v1/auth/keepalive", h_keepalive, NULL);
+	rc |= pp_http_route(srv, "GET", "/api/v1/auth/session", h_session, (void *)&need_peek);
+	rc |= pp_http_route(srv, "POST", "/api/v1/auth/keepalive", h_session, (void *)&need_touch);
 	rc |= pp_http_route(srv, "POST", "/api/v1/auth/logout", h_logout, NULL);
 	rc |= pp_http_route(srv, "POST", "/api/v1/auth/mfa/verify", h_mfa_verify, NULL);
 	rc |= pp_http_route(srv, "POST", "/api/v1/auth/mfa/recover", h_mfa_recover, NULL);
