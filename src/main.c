@@ -14,6 +14,7 @@
 
 #include "core/core.h"
 #include "store/store.h"
+#include "store/store_access.h"
 #include "crypto/crypto.h"
 #include "audit/audit.h"
 #include "auth/auth.h"
@@ -21,6 +22,7 @@
 #include "http/http.h"
 #include "portal/portal.h"
 #include "oauth/oauth.h"
+#include "policy/policy.h"
 
 #define PP_VERSION "0.1.0"
 #define CONFIG_NAME "phiportal.conf"
@@ -39,6 +41,8 @@ static const char *const usage_text =
 	"  import FILE...              load FHIR R4 resources (NDJSON or Bundle JSON)\n"
 	"  user add --username U --role ROLE [--patient ID] [--password-stdin]\n"
 	"                              create an account (password generated unless given on stdin)\n"
+	"  pool add|list|member        care-team message pools and their staff members\n"
+	"  careteam add|end            care-team relationships between staff and patients\n"
 	"  client add|list|suspend|activate\n"
 	"                              register and govern OAuth/SMART apps and integrations\n"
 	"  audit verify                check the audit log's hash chain and signed checkpoints\n"
@@ -308,17 +312,46 @@ static int load_demo(ctx *c, bool as_json)
 		if (!as_json)
 			printf("  patient    %-18s %s\n", user, pw);
 	}
-	static const char *const staff[][2] = {{"demo.clinician", "clinician"}, {"demo.admin", "admin"}};
+	/* staff: a clinician and a nurse in "Dr. Reyes' team" (the clinician on the care team of the
+	 * first two demo patients; the third has no relationship with anyone), billing staff in the
+	 * "Billing" pool, a privacy officer and an administrator */
+	static const char *const staff[][3] = {
+		{"demo.clinician", "clinician", "Dr. Reyes' team"}, {"demo.nurse", "nurse", "Dr. Reyes' team"},
+		{"demo.billing", "billing", "Billing"}, {"demo.privacy", "privacy_officer", ""},
+		{"demo.admin", "admin", ""}};
+	static const char *const pools[][3] = {
+		{"Dr. Reyes' team", "clinical", "We usually reply within 2 business days."},
+		{"Billing", "billing", "We usually reply within 3 business days."}};
+	int64_t pool_ids[2] = {0, 0};
 	for (size_t i = 0; i < 2; i++) {
+		pp_store_pool p = {.created_ms = pp_clock_now_ms()};
+		snprintf(p.name, sizeof p.name, "%s", pools[i][0]);
+		snprintf(p.kind, sizeof p.kind, "%s", pools[i][1]);
+		snprintf(p.turnaround, sizeof p.turnaround, "%s", pools[i][2]);
+		if ((rc = pp_store_pool_insert(c->store, &p, &pool_ids[i])))
+			goto out;
+	}
+	for (size_t i = 0; i < sizeof staff / sizeof staff[0]; i++) {
 		char pw[24];
 		int64_t uid;
 		gen_password(pw);
 		if ((rc = pp_auth_user_add(c->auth, staff[i][0], pw, staff[i][1], 0, &uid)))
 			goto out;
+		for (size_t k = 0; k < 2; k++)
+			if (!strcmp(staff[i][2], pools[k][0]) &&
+			    (rc = pp_store_pool_member_add(c->store, pool_ids[k], uid)))
+				goto out;
+		for (int k = 0, on_team = 0; i == 0 && k < d.n && on_team < 2; k++) {
+			if (!d.alive[k])
+				continue;
+			on_team++;
+			if ((rc = pp_store_care_team_add(c->store, uid, d.ids[k], pp_clock_now_ms(), 0)))
+				goto out;
+		}
 		json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "username", staff[i][0],
 		                      "password", pw, "role", staff[i][1]));
 		if (!as_json)
-			printf("  %-10s %-18s %s\n", staff[i][1], staff[i][0], pw);
+			printf("  %-15s %-18s %s\n", staff[i][1], staff[i][0], pw);
 	}
 	{
 		/* a sample patient-facing SMART app so a person can try the launch flow */
@@ -565,6 +598,27 @@ static int cmd_client(const char *data_dir, int argc, char **argv)
 	return rc;
 }
 
+/* ---- pool, careteam (who reaches what; the commands live in portal/) ---- */
+static int cmd_access(const char *data_dir, int argc, char **argv)
+{
+	ctx c;
+	int rc;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return pp_portal_cli_access(NULL, NULL, NULL, argc, argv);
+	memset(&c, 0, sizeof c);
+	if (load_config(&c, data_dir, true))
+		return 1;
+	if (open_store_crypto(&c) || open_audit(&c) ||
+	    pp_auth_open(&c.auth, &c.cfg, c.store, c.crypto)) {
+		ctx_close(&c);
+		return 1;
+	}
+	rc = pp_portal_cli_access(c.store, c.auth, c.audit, argc, argv);
+	ctx_close(&c);
+	return rc;
+}
+
 /* ---- import ---- */
 static int cmd_import(const char *data_dir, int argc, char **argv)
 {
@@ -637,10 +691,9 @@ static int cmd_user(const char *data_dir, int argc, char **argv)
 	}
 	if (!username || !role || optind < argc)
 		return usage(stderr, EXIT_USAGE);
-	if (strcmp(role, "patient") && strcmp(role, "clinician") && strcmp(role, "nurse") &&
-	    strcmp(role, "admin") && strcmp(role, "privacy_officer") && strcmp(role, "security_admin")) {
-		fprintf(stderr, "phiportal: unknown role (patient, clinician, nurse, admin, "
-		        "privacy_officer, security_admin)\n");
+	if (strcmp(role, "patient") && !pp_policy_role_staff(role)) {
+		fprintf(stderr, "phiportal: unknown role (patient, clinician, nurse, front_desk, billing, "
+		        "admin, privacy_officer, security_admin)\n");
 		return EXIT_USAGE;
 	}
 	if (!strcmp(role, "patient") != (patient != NULL)) {
@@ -699,7 +752,7 @@ out:
 help:
 	printf("usage: phiportal [--data DIR] user add --username U --role ROLE [--patient ID] "
 	       "[--password-stdin]\n\nRoles: patient (needs --patient, the record's opaque id), "
-	       "clinician, nurse, admin,\nprivacy_officer, security_admin. Without --password-stdin a "
+	       "clinician, nurse, front_desk,\nbilling, admin, privacy_officer, security_admin. Without --password-stdin a "
 	       "strong password is generated\nand printed once. Every account must enrol in MFA at "
 	       "first sign-in.\n");
 	return 0;
@@ -817,6 +870,8 @@ int main(int argc, char **argv)
 	if (!strcmp(args[1], "user")) return cmd_user(data_dir, n - 1, args + 1);
 	if (!strcmp(args[1], "audit")) return cmd_audit(data_dir, n - 1, args + 1);
 	if (!strcmp(args[1], "client")) return cmd_client(data_dir, n - 1, args + 1);
+	if (!strcmp(args[1], "pool") || !strcmp(args[1], "careteam"))
+		return cmd_access(data_dir, n - 1, args + 1);
 	if (!strcmp(args[1], "compliance")) return cmd_compliance(data_dir, n - 1, args + 1);
 	if (!strcmp(args[1], "config")) return cmd_config(n - 1, args + 1);
 	fprintf(stderr, "phiportal: unknown command\n");

@@ -691,7 +691,8 @@ static int h_read(void *vapp, pp_http_request *r)
 		snprintf(ppub, sizeof ppub, "%s", row.pub_id);   /* a Patient is its own compartment */
 	else if (row.patient_id > 0)
 		patient_pub(app, row.patient_id, ppub, sizeof ppub);
-	pp_policy_check(&c.p, PP_POLICY_READ, row.patient_id, type, &d);
+	pp_policy_check(app->store, &c.p, PP_POLICY_READ,
+	                &(pp_policy_target){.patient_id = row.patient_id, .resource_type = type}, &d);
 	if (d.effect != PP_POLICY_DENY && c.restricted && row.patient_id > 0 &&
 	    row.patient_id != c.restrict_patient) {
 		d.effect = PP_POLICY_DENY;
@@ -776,7 +777,10 @@ static int collect_row(void *vctx, const pp_store_resource *row)
 
 	if (x->per_row_policy) {
 		pp_policy_decision d;
-		pp_policy_check(&x->c->p, PP_POLICY_SEARCH, row->patient_id, x->s->type, &d);
+		pp_policy_check(x->app->store, &x->c->p, PP_POLICY_SEARCH,
+		                &(pp_policy_target){.patient_id = row->patient_id,
+		                                    .resource_type = x->s->type},
+		                &d);
 		if (d.effect == PP_POLICY_DENY ||
 		    (x->c->restricted && row->patient_id > 0 &&
 		     row->patient_id != x->c->restrict_patient))
@@ -935,7 +939,8 @@ static int h_search(void *vapp, pp_http_request *r)
 
 	/* whose data: patient=, else the caller's own compartment, else a capped scan */
 	if (pp_fhir_api_directory_type(type)) {
-		pp_policy_check(&c.p, PP_POLICY_SEARCH, 0, type, &d);
+		pp_policy_check(app->store, &c.p, PP_POLICY_SEARCH,
+		                &(pp_policy_target){.resource_type = type}, &d);
 		if (d.effect == PP_POLICY_DENY)
 			deny = d.reason;
 		scan = true;
@@ -956,7 +961,9 @@ static int h_search(void *vapp, pp_http_request *r)
 			scan = true;   /* user/system caller across patients: checked row by row */
 		}
 		if (!deny && !scan) {
-			pp_policy_check(&c.p, PP_POLICY_SEARCH, patient_id, type, &d);
+			pp_policy_check(app->store, &c.p, PP_POLICY_SEARCH,
+			                &(pp_policy_target){.patient_id = patient_id, .resource_type = type},
+			                &d);
 			if (d.effect == PP_POLICY_DENY)
 				deny = d.reason;
 			else if (c.restricted && patient_id != c.restrict_patient)

@@ -123,7 +123,7 @@ static const char *const client_help =
 	"                 [--redirect-uri URI]... --scopes \"SCOPES\" [--jwks FILE | --jwks-uri URL]\n"
 	"                 [--owner WHO] [--purpose TEXT] [--ip-allow CIDRS] [--ip-deny CIDRS] [--rate-limit N]\n"
 	"                 [--baa-vendor NAME --baa-signed YYYY-MM-DD --baa-expires YYYY-MM-DD]\n"
-	"                 [--client-id ID] [--json]\n"
+	"                 [--launch-uri URI] [--client-id ID] [--json]\n"
 	"       phiportal [--data DIR] client list [--json]\n"
 	"       phiportal [--data DIR] client suspend ID\n"
 	"       phiportal [--data DIR] client activate ID\n"
@@ -135,7 +135,9 @@ static const char *const client_help =
 	"(a file holding their public keys, RS384 or ES384) or published at --jwks-uri (an https://\n"
 	"URL, fetched with certificate verification and cached for 5 minutes; a new key id is picked\n"
 	"up at once) and may only hold system/ scopes.\n"
-	"--rate-limit is requests per minute (token bucket); 0 means no limit.\n";
+	"--rate-limit is requests per minute (token bucket); 0 means no limit.\n"
+	"--launch-uri (confidential apps) is where staff launching the app from a patient's chart\n"
+	"send the browser (SMART EHR launch: ?iss=<FHIR base>&launch=<id> is appended).\n";
 
 static int cli_add(const pp_config *cfg, pp_store *st, pp_audit *audit, int argc, char **argv)
 {
@@ -147,7 +149,7 @@ static int cli_add(const pp_config *cfg, pp_store *st, pp_audit *audit, int argc
 		{"ip-deny", required_argument, 0, 'd'}, {"rate-limit", required_argument, 0, 'l'},
 		{"baa-vendor", required_argument, 0, 'V'}, {"baa-signed", required_argument, 0, 'S'},
 		{"baa-expires", required_argument, 0, 'E'}, {"client-id", required_argument, 0, 'i'},
-		{"jwks-uri", required_argument, 0, 'u'},
+		{"jwks-uri", required_argument, 0, 'u'}, {"launch-uri", required_argument, 0, 'L'},
 		{"json", no_argument, 0, 'J'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 	pp_store_oauth_client *c = calloc(1, sizeof *c);
 	pp_scope_set *scopes = calloc(1, sizeof *scopes);
@@ -207,6 +209,14 @@ static int cli_add(const pp_config *cfg, pp_store *st, pp_audit *audit, int argc
 		case 'S': snprintf(c->baa_signed, sizeof c->baa_signed, "%s", v); break;
 		case 'E': snprintf(c->baa_expires, sizeof c->baa_expires, "%s", v); break;
 		case 'i': snprintf(c->client_id, sizeof c->client_id, "%s", v); break;
+		case 'L':
+			if (!redirect_uri_ok(v) || strchr(v, '?') || strlen(v) >= sizeof c->launch_uri) {
+				fprintf(stderr, "phiportal: --launch-uri must be https:// (or http:// on "
+				        "loopback), without a query or fragment\n");
+				goto out;
+			}
+			snprintf(c->launch_uri, sizeof c->launch_uri, "%s", v);
+			break;
 		case 'J': as_json = true; break;
 		case 'h': fputs(client_help, stdout); rc = 0; goto out;
 		default: fputs(client_help, stderr); goto out;
@@ -232,6 +242,11 @@ static int cli_add(const pp_config *cfg, pp_store *st, pp_audit *audit, int argc
 			        "may hold them\n");
 			goto out;
 		}
+	}
+	if (c->launch_uri[0] && strcmp(c->type, "confidential")) {
+		fprintf(stderr, "phiportal: only confidential apps (acting for the organisation, with a "
+		        "BAA) can be launched by staff (--launch-uri)\n");
+		goto out;
 	}
 	if (strcmp(c->type, "backend") && !c->redirect_uris[0]) {
 		fprintf(stderr, "phiportal: apps need at least one --redirect-uri\n");
@@ -318,12 +333,12 @@ static int list_one(void *vctx, const pp_store_oauth_client *c)
 	pp_oauth_client_usable(c, l->now, &why);
 	if (l->as_json) {
 		json_array_append_new(l->arr, json_pack(
-			"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:s?}",
+			"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:b, s:s?}",
 			"client_id", c->client_id, "name", c->name, "owner", c->owner, "purpose", c->purpose,
 			"type", c->type, "scopes", c->scopes, "redirect_uris", c->redirect_uris, "jwks_uri",
 			c->jwks_uri, "ip_allow", c->ip_allow, "ip_deny", c->ip_deny, "rate_per_min",
 			c->rate_per_min, "status", c->status, "baa_vendor", c->baa_vendor, "baa_signed",
-			c->baa_signed, "baa_expires", c->baa_expires, "has_jwks", c->jwks[0] != 0,
+			c->baa_signed, "baa_expires", c->baa_expires, "launch_uri", c->launch_uri, "has_jwks", c->jwks[0] != 0,
 			"token_refused", why));
 	} else {
 		printf("%-24s %-12s %-9s %-24.24s baa:%-10s %s\n", c->client_id, c->type, c->status, c->name,

@@ -1,14 +1,19 @@
 /* oauth: the JSON API behind the web UI's consent view and the patient's "connected apps" page.
  * Same rules as the portal: the session cookie, a fully signed-in session, CSRF token and Origin
- * check on every state-changing call, one audit record per decision. Only patients can connect
- * apps for now (standalone patient launch; the patient context is their own record). */
+ * check on every state-changing call, one audit record per decision. Patients connect apps to
+ * their own record (standalone launch); staff launch an organisation's app from a patient's chart
+ * (SMART EHR launch): the launch names the patient, the staff member approves for themselves, and
+ * every later FHIR request is still decided by policy/ for that staff member. */
 #include "oauth/oauth_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/policy.h"
+
 #define COOKIE "pp_session"
+#define LAUNCH_TTL_MS (5 * 60 * 1000)
 
 static int reply(pp_http_request *r, int status, json_t *obj)
 {
@@ -38,8 +43,9 @@ static bool origin_ok(pp_http_request *r)
 	return !strcmp(origin, want);
 }
 
-/* a fully signed-in patient session; on failure the response is set and non-zero returned */
-static int session(pp_oauth *o, pp_http_request *r, pp_session *s)
+/* a fully signed-in session (of a patient when patients_only); on failure the response is set and
+ * non-zero returned */
+static int session(pp_oauth *o, pp_http_request *r, pp_session *s, bool patients_only)
 {
 	const char *tok = pp_http_cookie(r, COOKIE);
 	bool changing = strcmp(pp_http_method(r), "GET") && strcmp(pp_http_method(r), "HEAD");
@@ -63,7 +69,7 @@ static int session(pp_oauth *o, pp_http_request *r, pp_session *s)
 		pp_http_error(r, 401, "mfa_required", "Complete multi-factor sign-in first");
 		return PP_EAUTH;
 	}
-	if (strcmp(s->role, "patient") || s->patient_id <= 0) {
+	if (patients_only && (strcmp(s->role, "patient") || s->patient_id <= 0)) {
 		pp_http_error(r, 403, "patients_only", "Only patients can connect apps to their record");
 		return PP_EDENIED;
 	}
@@ -103,7 +109,7 @@ static int audit_user(pp_oauth *o, pp_http_request *r, const pp_session *s, cons
 	ev.source_ip = pp_http_client_ip(r);
 	ev.user_agent = pp_http_user_agent(r);
 	ev.session_id = s->id;
-	ev.purpose = "patient-access";
+	ev.purpose = strcmp(s->role, "patient") ? "treatment" : "patient-access";
 	ev.request_id = pp_http_request_id(r);
 	ev.detail = detail;
 	rc = pp_audit_record(o->audit, &ev);
@@ -119,11 +125,14 @@ static int audit_failed(pp_http_request *r)
 /* loads a pending request and its client and works out what would be granted */
 typedef struct pending {
 	pp_store_oauth_request q;
+	pp_store_oauth_launch launch;   /* when q.has_launch */
 	pp_store_oauth_client c;
 	pp_scope_set req, reg, granted;
 } pending;
 
-static int load_pending(pp_oauth *o, pp_http_request *r, pending *p)
+/* loads the request the signed-in person may answer: a patient their standalone launches, a staff
+ * member the EHR launches they started themselves */
+static int load_pending(pp_oauth *o, pp_http_request *r, const pp_session *s, pending *p)
 {
 	const char *id = pp_http_param(r, "id");
 	const char *why;
@@ -131,6 +140,14 @@ static int load_pending(pp_oauth *o, pp_http_request *r, pending *p)
 
 	if (!id || strlen(id) >= sizeof p->q.id || (rc = pp_store_oauth_request_get(o->st, id, &p->q)) ||
 	    p->q.done || p->q.expires_ms <= pp_clock_now_ms()) {
+		pp_http_error(r, 404, "request_not_found",
+		              "This request to connect an app has expired or was already answered. Start "
+		              "again from the app.");
+		return PP_ENOTFOUND;
+	}
+	if (p->q.has_launch ? (pp_store_oauth_launch_get(o->st, p->q.launch_hash, &p->launch) ||
+	                       p->launch.user_id != s->user_id)
+	                    : strcmp(s->role, "patient") || s->patient_id <= 0) {
 		pp_http_error(r, 404, "request_not_found",
 		              "This request to connect an app has expired or was already answered. Start "
 		              "again from the app.");
@@ -174,18 +191,19 @@ static int h_request_get(void *vapp, pp_http_request *r)
 		rc = PP_ENOMEM;
 		goto out;
 	}
-	if (session(o, r, &s) || load_pending(o, r, p)) {
+	if (session(o, r, &s, false) || load_pending(o, r, &s, p)) {
 		rc = 0;
 		goto out;
 	}
 	if ((rc = pp_oauth_scope_format(&p->granted, &b)))
 		goto out;
 	redirect_host(p->q.redirect_uri, host, sizeof host);
-	rc = reply(r, 200, json_pack("{s:s, s:{s:s, s:s, s:s, s:s}, s:o, s:s, s:s, s:I}",
+	rc = reply(r, 200, json_pack("{s:s, s:{s:s, s:s, s:s, s:s}, s:o, s:s, s:s, s:I, s:b}",
 	           "request_id", p->q.id, "client", "id", p->c.client_id, "name", p->c.name, "owner",
 	           p->c.owner, "purpose", p->c.purpose, "will_see", pp_oauth_scope_describe(&p->granted),
 	           "scope", pp_buf_cstr(&b), "redirect_host", host,
-	           "expires_in_s", (json_int_t)((p->q.expires_ms - pp_clock_now_ms()) / 1000)));
+	           "expires_in_s", (json_int_t)((p->q.expires_ms - pp_clock_now_ms()) / 1000),
+	           "ehr_launch", p->q.has_launch != 0));
 out:
 	pp_buf_free(&b);
 	free(p);
@@ -211,11 +229,13 @@ static int decide(pp_http_request *r, bool approve)
 		rc = PP_ENOMEM;
 		goto out;
 	}
-	if (session(o, r, &s) || load_pending(o, r, p)) {
+	if (session(o, r, &s, false) || load_pending(o, r, &s, p)) {
 		rc = 0;
 		goto out;
 	}
-	if ((rc = patient_pub(o, s.patient_id, pub)))
+	if (p->q.has_launch)
+		snprintf(pub, sizeof pub, "%s", p->launch.patient_pub);
+	else if ((rc = patient_pub(o, s.patient_id, pub)))
 		goto out;
 	*final = p->granted;
 	if (approve) {
@@ -235,7 +255,8 @@ static int decide(pp_http_request *r, bool approve)
 			}
 		}
 	}
-	if (pp_store_oauth_request_finish(o->st, p->q.id, now)) {
+	if (pp_store_oauth_request_finish(o->st, p->q.id, now) ||
+	    (p->q.has_launch && approve && pp_store_oauth_launch_use(o->st, p->q.launch_hash, now))) {
 		rc = pp_http_error(r, 404, "request_not_found", "This request was already answered.");
 		goto out;
 	}
@@ -254,7 +275,7 @@ static int decide(pp_http_request *r, bool approve)
 		snprintf(k->client_id, sizeof k->client_id, "%s", p->c.client_id);
 		k->user_id = s.user_id;
 		snprintf(k->user_role, sizeof k->user_role, "%s", s.role);
-		k->patient_id = s.patient_id;
+		k->patient_id = p->q.has_launch ? p->launch.patient_id : s.patient_id;
 		snprintf(k->patient_pub, sizeof k->patient_pub, "%s", pub);
 		snprintf(k->scope, sizeof k->scope, "%s", pp_buf_cstr(&scope));
 		snprintf(k->redirect_uri, sizeof k->redirect_uri, "%s", p->q.redirect_uri);
@@ -339,7 +360,7 @@ static int h_apps(void *vapp, pp_http_request *r)
 	int rc;
 
 	(void)vapp;
-	if (session(o, r, &s)) {
+	if (session(o, r, &s, true)) {
 		json_decref(a.list);
 		return 0;
 	}
@@ -364,7 +385,7 @@ static int h_app_revoke(void *vapp, pp_http_request *r)
 	int n = 0, rc;
 
 	(void)vapp;
-	if (session(o, r, &s))
+	if (session(o, r, &s, true))
 		return 0;
 	if (!cid || strlen(cid) >= 64)
 		return pp_http_error(r, 404, "not_found", "No such app");
@@ -379,6 +400,108 @@ static int h_app_revoke(void *vapp, pp_http_request *r)
 	return reply(r, 200, json_pack("{s:s, s:i}", "client_id", cid, "revoked", n));
 }
 
+/* POST /api/v1/patients/:id/launch {"client_id"}: a staff member opens an organisation's app from a
+ * patient's chart (SMART EHR launch). Policy decides whether this person may see the record; the
+ * answer is the app's launch URL carrying an opaque, single-use, short-lived launch id. */
+static int h_launch(void *vapp, pp_http_request *r)
+{
+	pp_oauth *o = pp_http_route_data(r);
+	const char *pid = pp_http_param(r, "id"), *cid, *why = NULL, *text;
+	pp_store_oauth_client *c = calloc(1, sizeof *c);
+	pp_store_oauth_launch l;
+	pp_store_resource res;
+	pp_policy_decision d;
+	pp_principal pr;
+	pp_session s;
+	json_t *body = NULL;
+	char id[PP_OAUTH_TOKEN_LEN + 1] = "";
+	pp_buf url;
+	size_t len;
+	bool first = true;
+	int64_t now = pp_clock_now_ms();
+	int rc;
+
+	(void)vapp;
+	pp_buf_init(&url, 1024);
+	memset(&res, 0, sizeof res);
+	memset(&l, 0, sizeof l);
+	if (!c) {
+		rc = PP_ENOMEM;
+		goto out;
+	}
+	if (session(o, r, &s, false)) {
+		rc = 0;
+		goto out;
+	}
+	text = pp_http_body(r, &len);
+	body = text && len ? json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	cid = json_string_value(json_object_get(body, "client_id"));
+	if (!cid || strlen(cid) >= sizeof c->client_id) {
+		rc = pp_http_error(r, 400, "invalid_request", "client_id is required");
+		goto out;
+	}
+	if (!pid || strlen(pid) >= sizeof res.pub_id ||
+	    pp_store_resource_get_pub(o->st, "Patient", pid, &res))
+		res.id = 0;
+	/* the one authorization check: may this person see this record at all? */
+	memset(&pr, 0, sizeof pr);
+	pr.user_id = s.user_id;
+	pr.patient_id = s.patient_id;
+	snprintf(pr.role, sizeof pr.role, "%s", s.role);
+	snprintf(pr.actor, sizeof pr.actor, "user:%lld", (long long)s.user_id);
+	pp_policy_check(o->st, &pr, PP_POLICY_READ,
+	                &(pp_policy_target){.patient_id = res.id, .resource_type = "Patient"}, &d);
+	if (d.effect == PP_POLICY_DENY || !pp_policy_role_staff(s.role)) {
+		if (audit_user(o, r, &s, res.id ? res.pub_id : NULL, "oauth.launch", cid, "denied",
+		               d.effect == PP_POLICY_DENY ? d.reason : "staff-only")) {
+			rc = audit_failed(r);
+			goto out;
+		}
+		rc = pp_http_error(r, 404, "not_found", "No such record");
+		goto out;
+	}
+	if (pp_store_oauth_client_get(o->st, cid, c) || !c->launch_uri[0] ||
+	    strcmp(c->type, "confidential") || pp_oauth_client_usable(c, now, &why)) {
+		if (audit_user(o, r, &s, res.pub_id, "oauth.launch", cid, "denied",
+		               why ? why : "not-launchable")) {
+			rc = audit_failed(r);
+			goto out;
+		}
+		rc = pp_http_error(r, 400, "not_launchable",
+		                   "This app cannot be launched from a chart (unknown, suspended, no BAA "
+		                   "on file, or no launch URL registered)");
+		goto out;
+	}
+	if ((rc = pp_oauth_new_token(id)) || (rc = pp_oauth_hash(id, l.id_hash)))
+		goto out;
+	snprintf(l.client_id, sizeof l.client_id, "%s", c->client_id);
+	l.user_id = s.user_id;
+	l.patient_id = res.id;
+	snprintf(l.patient_pub, sizeof l.patient_pub, "%s", res.pub_id);
+	l.created_ms = now;
+	l.expires_ms = now + LAUNCH_TTL_MS;
+	if ((rc = pp_store_oauth_launch_insert(o->st, &l)))
+		goto out;
+	if (audit_user(o, r, &s, res.pub_id, "oauth.launch", c->client_id, "success", d.reason)) {
+		rc = audit_failed(r);   /* the launch id was never handed out */
+		goto out;
+	}
+	if ((rc = pp_buf_appends(&url, c->launch_uri)) ||
+	    (rc = pp_oauth_url_param(&url, "iss", o->fhir_base, &first)) ||
+	    (rc = pp_oauth_url_param(&url, "launch", id, &first)))
+		goto out;
+	rc = reply(r, 200, json_pack("{s:s, s:s, s:I}", "launch_url", pp_buf_cstr(&url),
+	                             "client_name", c->name, "expires_in_s",
+	                             (json_int_t)(LAUNCH_TTL_MS / 1000)));
+out:
+	pp_wipe(id, sizeof id);
+	pp_buf_free(&url);
+	pp_store_resource_clear(&res);
+	json_decref(body);
+	free(c);
+	return rc;
+}
+
 int pp_oauth_consent_routes(pp_oauth *o, pp_http_server *s)
 {
 	int rc = 0;
@@ -387,6 +510,7 @@ int pp_oauth_consent_routes(pp_oauth *o, pp_http_server *s)
 	rc |= pp_http_route(s, "POST", "/api/v1/oauth/requests/:id/approve", h_approve, o);
 	rc |= pp_http_route(s, "POST", "/api/v1/oauth/requests/:id/deny", h_deny, o);
 	rc |= pp_http_route(s, "GET", "/api/v1/apps", h_apps, o);
+	rc |= pp_http_route(s, "POST", "/api/v1/patients/:id/launch", h_launch, o);
 	rc |= pp_http_route(s, "POST", "/api/v1/apps/:client_id/revoke", h_app_revoke, o);
 	return rc ? PP_EINVAL : PP_OK;
 }

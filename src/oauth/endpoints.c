@@ -260,7 +260,8 @@ int pp_oauth_issue(pp_oauth *o, pp_http_request *r, const pp_store_oauth_client 
 		                   "exp", (json_int_t)(now / 1000 + PP_OAUTH_ID_TOKEN_TTL_S));
 		if (claims && nonce && *nonce)
 			json_object_set_new(claims, "nonce", json_string(nonce));
-		if (claims && f->patient_pub[0] && (set->fhir_user || set->profile)) {
+		if (claims && f->patient_pub[0] && !strcmp(f->user_role, "patient") &&
+		    (set->fhir_user || set->profile)) {
 			snprintf(fhir_user, sizeof fhir_user, "%s/Patient/%s", o->fhir_base, f->patient_pub);
 			json_object_set_new(claims, "fhirUser", json_string(fhir_user));
 		}
@@ -692,7 +693,7 @@ out:
 }
 
 /* ---- /oauth/authorize ---- */
-static int append_q(pp_buf *b, const char *key, const char *value, bool *first)
+int pp_oauth_url_param(pp_buf *b, const char *key, const char *value, bool *first)
 {
 	int rc = pp_buf_appendf(b, "%c%s=", *first ? (strchr(pp_buf_cstr(b), '?') ? '&' : '?') : '&', key);
 	*first = false;
@@ -718,9 +719,9 @@ static int redirect_error(pp_oauth *o, pp_http_request *r, const char *client_id
 		return audit_failed(r);
 	pp_buf_init(&b, 8192);
 	rc = pp_buf_appends(&b, redirect);
-	if (!rc) rc = append_q(&b, "error", error, &first);
-	if (!rc) rc = append_q(&b, "error_description", desc, &first);
-	if (!rc && state) rc = append_q(&b, "state", state, &first);
+	if (!rc) rc = pp_oauth_url_param(&b, "error", error, &first);
+	if (!rc) rc = pp_oauth_url_param(&b, "error_description", desc, &first);
+	if (!rc && state) rc = pp_oauth_url_param(&b, "state", state, &first);
 	if (!rc) {
 		pp_http_status(r, 302);
 		rc = pp_http_set_header(r, "Location", pp_buf_cstr(&b));
@@ -735,9 +736,9 @@ int pp_oauth_redirect_url(const char *redirect, const char *code, const char *er
 	bool first = true;
 	int rc = pp_buf_appends(out, redirect);
 
-	if (!rc && code) rc = append_q(out, "code", code, &first);
-	if (!rc && error) rc = append_q(out, "error", error, &first);
-	if (!rc && state) rc = append_q(out, "state", state, &first);
+	if (!rc && code) rc = pp_oauth_url_param(out, "code", code, &first);
+	if (!rc && error) rc = pp_oauth_url_param(out, "error", error, &first);
+	if (!rc && state) rc = pp_oauth_url_param(out, "state", state, &first);
 	return rc;
 }
 
@@ -812,14 +813,37 @@ static int h_authorize(void *vapp, pp_http_request *r)
 		                    "aud must be this server's FHIR base URL");
 		goto out;
 	}
-	if (launch) {
-		rc = redirect_error(o, r, cid, redirect, state, "ehr-launch", "invalid_request",
-		                    "EHR launch is not supported yet; use a standalone launch");
-		goto out;
-	}
 	if (!scope || pp_oauth_scope_parse(scope, req)) {
 		rc = redirect_error(o, r, cid, redirect, state, "scope-invalid", "invalid_scope",
 		                    "scope is missing or malformed");
+		goto out;
+	}
+	if (launch) {
+		/* SMART EHR launch: the launch id a staff member's chart handed to this very app, unused
+		 * and fresh; the app must ask for the `launch` scope */
+		pp_store_oauth_launch l;
+		const char *bad = NULL;
+		if (strlen(launch) != PP_OAUTH_TOKEN_LEN || pp_oauth_hash(launch, q->launch_hash) ||
+		    pp_store_oauth_launch_get(o->st, q->launch_hash, &l))
+			bad = "launch-unknown";
+		else if (strcmp(l.client_id, cid))
+			bad = "launch-other-client";
+		else if (l.used_ms)
+			bad = "launch-used";
+		else if (l.expires_ms <= now)
+			bad = "launch-expired";
+		else if (!req->launch)
+			bad = "launch-scope-missing";
+		if (bad) {
+			rc = redirect_error(o, r, cid, redirect, state, bad, "invalid_request",
+			                    "The launch is not valid for this app (unknown, used or expired), "
+			                    "or the launch scope is missing");
+			goto out;
+		}
+		q->has_launch = 1;
+	} else if (req->launch) {
+		rc = redirect_error(o, r, cid, redirect, state, "launch-missing", "invalid_scope",
+		                    "The launch scope needs a launch parameter (EHR launch)");
 		goto out;
 	}
 	if (nonce && strlen(nonce) >= sizeof q->nonce) {
@@ -844,7 +868,8 @@ static int h_authorize(void *vapp, pp_http_request *r)
 	}
 	if ((rc = pp_store_oauth_request_insert(o->st, q)))
 		goto out;
-	if (pp_oauth_audit(o, r, cid, NULL, NULL, "oauth.authorize", "success", "consent-pending")) {
+	if (pp_oauth_audit(o, r, cid, NULL, NULL, "oauth.authorize", "success",
+	                   q->has_launch ? "consent-pending ehr-launch" : "consent-pending")) {
 		rc = audit_failed(r);
 		goto out;
 	}
@@ -873,7 +898,7 @@ static const char *const GRANTS[] = {"authorization_code", "refresh_token", "cli
 static const char *const AUTH_METHODS[] = {"private_key_jwt", "none"};
 static const char *const SIGN_ALGS[] = {"RS384", "ES384"};
 static const char *const ID_ALGS[] = {"RS256", "ES256"};
-static const char *const SCOPES[] = {"openid", "fhirUser", "profile", "launch/patient",
+static const char *const SCOPES[] = {"openid", "fhirUser", "profile", "launch", "launch/patient",
 	"offline_access", "online_access", "patient/*.rs", "patient/*.read", "user/*.rs",
 	"system/*.rs", "system/*.read", "patient/Observation.rs?category=laboratory",
 	"patient/Observation.rs?category=vital-signs"};
@@ -881,9 +906,10 @@ static const char *const SCOPES[] = {"openid", "fhirUser", "profile", "launch/pa
 static int h_smart_config(void *vapp, pp_http_request *r)
 {
 	pp_oauth *o = pp_http_route_data(r);
-	static const char *const caps[] = {"launch-standalone", "client-public",
-		"client-confidential-asymmetric", "context-standalone-patient", "permission-v1",
-		"permission-v2", "permission-patient", "permission-offline", "permission-online",
+	static const char *const caps[] = {"launch-standalone", "launch-ehr", "client-public",
+		"client-confidential-asymmetric", "context-standalone-patient", "context-ehr-patient",
+		"permission-v1", "permission-v2", "permission-patient", "permission-user",
+		"permission-offline", "permission-online",
 		"sso-openid-connect"};
 	char u[5][320];
 	json_t *doc;

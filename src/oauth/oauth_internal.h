@@ -103,6 +103,8 @@ bool pp_oauth_redirect_registered(const char *registered, const char *uri);
 /* ---- shared (server.c) ---- */
 /* SHA-256 of a token/code string */
 int pp_oauth_hash(const char *token, uint8_t out[32]);
+/* appends "?key=value" (or "&key=value" once the URL has a query), value percent-encoded */
+int pp_oauth_url_param(pp_buf *b, const char *key, const char *value, bool *first);
 /* 32 random bytes, base64url */
 int pp_oauth_new_token(char out[PP_OAUTH_TOKEN_LEN + 1]);
 /* an audit event for the authorization server (actor client:<id>) */

@@ -29,7 +29,24 @@ typedef struct pp_policy_decision {
 	const char *purpose;       /* purpose of use to audit */
 } pp_policy_decision;
 
-void pp_policy_check(const pp_principal *p, enum pp_policy_action action, int64_t patient_id,
-                     const char *resource_type, pp_policy_decision *out);
+/* What is being reached. */
+typedef struct pp_policy_target {
+	int64_t patient_id;        /* the Patient row the data is about; 0: not about a patient */
+	const char *resource_type; /* FHIR type, or a portal kind ("HealthSummary", "MessageThread") */
+	int64_t pool_id;           /* a message thread's care-team pool, else 0 */
+} pp_policy_target;
+
+struct pp_store;
+
+/* The decision. st (may be NULL: no relationship is then known) is where relationships are looked
+ * up; a failed lookup denies. */
+void pp_policy_check(struct pp_store *st, const pp_principal *p, enum pp_policy_action action,
+                     const pp_policy_target *t, pp_policy_decision *out);
+
+/* Staff roles whose members give care (clinician, nurse): they may reach a record through a care
+ * relationship. */
+bool pp_policy_role_clinical(const char *role);
+/* Any workforce role (not "patient", not "system") */
+bool pp_policy_role_staff(const char *role);
 
 #endif

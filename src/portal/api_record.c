@@ -42,7 +42,8 @@ static int summary_for(pp_app *app, pp_http_request *r, pp_principal *p, int64_t
 	json_t *summary = NULL;
 	int rc;
 
-	pp_policy_check(p, PP_POLICY_READ, patient_id, "HealthSummary", &d);
+	pp_policy_check(app->store, p, PP_POLICY_READ,
+	                &(pp_policy_target){.patient_id = patient_id, .resource_type = "HealthSummary"}, &d);
 	if (d.effect == PP_POLICY_DENY) {
 		if (pp_portal_audit(app, p, "read", pub, "HealthSummary", pub, "denied", d.purpose,
 		                    d.reason))

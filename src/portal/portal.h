@@ -13,4 +13,12 @@ struct pp_http_server;
 /* registers every route of the portal on the server */
 int pp_portal_routes(struct pp_http_server *s, pp_app *app);
 
+struct pp_store;
+struct pp_auth;
+struct pp_audit;
+/* `phiportal pool ...` and `phiportal careteam ...` (argv[0] is "pool" or "careteam"): returns the
+ * process exit code */
+int pp_portal_cli_access(struct pp_store *st, struct pp_auth *auth, struct pp_audit *au, int argc,
+                         char **argv);
+
 #endif

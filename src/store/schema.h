@@ -137,6 +137,38 @@ static const char *const pp_store_migrations[] = {
 "  private_enc BLOB NOT NULL,"
 "  public_jwk TEXT NOT NULL,"
 "  created_ms INTEGER NOT NULL);",
+/* 3: who reaches which patient: care-team pools (message pools), their members, care-team
+ * relationships between staff and patients, and EHR-launch contexts (a staff member launching an
+ * app from a patient's chart; only the hash of the launch id is stored). Clients get a launch URL. */
+"CREATE TABLE pool ("
+"  id INTEGER PRIMARY KEY,"
+"  name TEXT NOT NULL UNIQUE,"
+"  kind TEXT NOT NULL DEFAULT 'clinical' CHECK (kind IN ('clinical','billing','front-desk')),"
+"  turnaround TEXT NOT NULL DEFAULT '',"
+"  created_ms INTEGER NOT NULL);"
+"CREATE TABLE pool_member ("
+"  pool_id INTEGER NOT NULL REFERENCES pool(id) ON DELETE CASCADE,"
+"  user_id INTEGER NOT NULL REFERENCES user_account(id) ON DELETE CASCADE,"
+"  PRIMARY KEY (pool_id, user_id));"
+"CREATE INDEX pool_member_by_user ON pool_member(user_id);"
+"CREATE TABLE care_team ("
+"  user_id INTEGER NOT NULL REFERENCES user_account(id) ON DELETE CASCADE,"
+"  patient_id INTEGER NOT NULL REFERENCES resource(id) ON DELETE CASCADE,"
+"  since_ms INTEGER NOT NULL,"
+"  until_ms INTEGER NOT NULL DEFAULT 0,"
+"  PRIMARY KEY (user_id, patient_id));"
+"CREATE INDEX care_team_by_patient ON care_team(patient_id);"
+"CREATE TABLE oauth_launch ("
+"  id_hash BLOB PRIMARY KEY,"
+"  client_id TEXT NOT NULL REFERENCES oauth_client(client_id) ON DELETE CASCADE,"
+"  user_id INTEGER NOT NULL REFERENCES user_account(id) ON DELETE CASCADE,"
+"  patient_id INTEGER NOT NULL,"
+"  patient_pub TEXT NOT NULL,"
+"  created_ms INTEGER NOT NULL,"
+"  expires_ms INTEGER NOT NULL,"
+"  used_ms INTEGER);"
+"ALTER TABLE oauth_client ADD COLUMN launch_uri TEXT NOT NULL DEFAULT '';"
+"ALTER TABLE oauth_request ADD COLUMN launch_hash BLOB;",
 };
 
 #endif

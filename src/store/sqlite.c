@@ -150,6 +150,22 @@ void pp_store_col_text(sqlite3_stmt *s, int col, char *out, size_t cap)
 	out[n] = '\0';
 }
 
+int pp_store_step_done(pp_store *st, sqlite3_stmt *s, int *changes)
+{
+	int rc = sqlite3_step(s);
+	int ret = rc == SQLITE_DONE ? 0 : pp_store_err(rc);
+
+	if (changes)
+		*changes = sqlite3_changes(pp_store_conn(st));
+	sqlite3_reset(s);
+	return ret;
+}
+
+void pp_store_bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
 static int exec_simple(pp_store *st, const char *sql)
 {
 	sqlite3 *db = pp_store_conn(st);

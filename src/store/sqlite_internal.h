@@ -21,6 +21,12 @@ int pp_store_col_blob(sqlite3_stmt *s, int col, uint8_t **out, size_t *len);
 /* copies a text column into a fixed buffer (truncates; always NUL-terminated) */
 void pp_store_col_text(sqlite3_stmt *s, int col, char *out, size_t cap);
 
+/* steps a statement that returns no rows and resets it: 0 on SQLITE_DONE, else PP_E*; *changes
+ * (optional) gets the number of rows changed */
+int pp_store_step_done(pp_store *st, sqlite3_stmt *s, int *changes);
+/* binds a text parameter; NULL binds the empty string */
+void pp_store_bind_text(sqlite3_stmt *s, int i, const char *v);
+
 /* Opens a SQLite database with the house settings (WAL, synchronous=FULL, foreign keys, busy
  * timeout); used by the main store and by the audit store. */
 int pp_store_sqlite_open(const char *path, int busy_timeout_ms, sqlite3 **out);

@@ -6,55 +6,40 @@
 #include "store/sqlite_internal.h"
 #include "store/store_oauth.h"
 
-static int step_done(pp_store *st, sqlite3_stmt *s, int *changes)
-{
-	int rc = sqlite3_step(s);
-	int ret = rc == SQLITE_DONE ? 0 : pp_store_err(rc);
-
-	if (changes)
-		*changes = sqlite3_changes(pp_store_conn(st));
-	sqlite3_reset(s);
-	return ret;
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
-}
-
 /* ---- clients ---- */
 #define CLIENT_COLS                                                                                \
 	"client_id, name, owner, purpose, type, scopes, redirect_uris, jwks, jwks_uri, ip_allow, "     \
-	"ip_deny, rate_per_min, status, baa_vendor, baa_signed, baa_expires, created_ms"
+	"ip_deny, rate_per_min, status, baa_vendor, baa_signed, baa_expires, created_ms, launch_uri"
 
 int pp_store_oauth_client_insert(pp_store *st, const pp_store_oauth_client *c)
 {
 	static const char sql[] = "INSERT INTO oauth_client (" CLIENT_COLS
-	                          ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+	                          ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 	sqlite3_stmt *s;
 
 	if (!st || !c || !c->client_id[0])
 		return PP_EINVAL;
 	if (!(s = pp_store_stmt(st, sql)))
 		return PP_EIO;
-	bind_text(s, 1, c->client_id);
-	bind_text(s, 2, c->name);
-	bind_text(s, 3, c->owner);
-	bind_text(s, 4, c->purpose);
-	bind_text(s, 5, c->type);
-	bind_text(s, 6, c->scopes);
-	bind_text(s, 7, c->redirect_uris);
-	bind_text(s, 8, c->jwks);
-	bind_text(s, 9, c->jwks_uri);
-	bind_text(s, 10, c->ip_allow);
-	bind_text(s, 11, c->ip_deny);
+	pp_store_bind_text(s, 1, c->client_id);
+	pp_store_bind_text(s, 2, c->name);
+	pp_store_bind_text(s, 3, c->owner);
+	pp_store_bind_text(s, 4, c->purpose);
+	pp_store_bind_text(s, 5, c->type);
+	pp_store_bind_text(s, 6, c->scopes);
+	pp_store_bind_text(s, 7, c->redirect_uris);
+	pp_store_bind_text(s, 8, c->jwks);
+	pp_store_bind_text(s, 9, c->jwks_uri);
+	pp_store_bind_text(s, 10, c->ip_allow);
+	pp_store_bind_text(s, 11, c->ip_deny);
 	sqlite3_bind_int(s, 12, c->rate_per_min);
-	bind_text(s, 13, c->status[0] ? c->status : "active");
-	bind_text(s, 14, c->baa_vendor);
-	bind_text(s, 15, c->baa_signed);
-	bind_text(s, 16, c->baa_expires);
+	pp_store_bind_text(s, 13, c->status[0] ? c->status : "active");
+	pp_store_bind_text(s, 14, c->baa_vendor);
+	pp_store_bind_text(s, 15, c->baa_signed);
+	pp_store_bind_text(s, 16, c->baa_expires);
 	sqlite3_bind_int64(s, 17, c->created_ms);
-	return step_done(st, s, NULL);
+	pp_store_bind_text(s, 18, c->launch_uri);
+	return pp_store_step_done(st, s, NULL);
 }
 
 static void read_client(sqlite3_stmt *s, pp_store_oauth_client *o)
@@ -77,6 +62,7 @@ static void read_client(sqlite3_stmt *s, pp_store_oauth_client *o)
 	pp_store_col_text(s, 14, o->baa_signed, sizeof o->baa_signed);
 	pp_store_col_text(s, 15, o->baa_expires, sizeof o->baa_expires);
 	o->created_ms = sqlite3_column_int64(s, 16);
+	pp_store_col_text(s, 17, o->launch_uri, sizeof o->launch_uri);
 }
 
 int pp_store_oauth_client_get(pp_store *st, const char *client_id, pp_store_oauth_client *out)
@@ -89,7 +75,7 @@ int pp_store_oauth_client_get(pp_store *st, const char *client_id, pp_store_oaut
 		return PP_EINVAL;
 	if (!(s = pp_store_stmt(st, sql)))
 		return PP_EIO;
-	bind_text(s, 1, client_id);
+	pp_store_bind_text(s, 1, client_id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		read_client(s, out);
@@ -137,39 +123,128 @@ int pp_store_oauth_client_set_status(pp_store *st, const char *client_id, const 
 		return PP_EINVAL;
 	if (!(s = pp_store_stmt(st, sql)))
 		return PP_EIO;
-	bind_text(s, 1, status);
-	bind_text(s, 2, client_id);
-	rc = step_done(st, s, &changes);
+	pp_store_bind_text(s, 1, status);
+	pp_store_bind_text(s, 2, client_id);
+	rc = pp_store_step_done(st, s, &changes);
 	return rc ? rc : changes ? PP_OK : PP_ENOTFOUND;
+}
+
+/* ---- EHR launch contexts ---- */
+int pp_store_oauth_launch_insert(pp_store *st, const pp_store_oauth_launch *l)
+{
+	static const char sql[] = "INSERT INTO oauth_launch (id_hash, client_id, user_id, patient_id, "
+	                          "patient_pub, created_ms, expires_ms) VALUES (?,?,?,?,?,?,?)";
+	static const char purge[] = "DELETE FROM oauth_launch WHERE expires_ms < ?";
+	sqlite3_stmt *s;
+	int rc;
+
+	if (!st || !l)
+		return PP_EINVAL;
+	if (!(s = pp_store_stmt(st, sql)))
+		return PP_EIO;
+	sqlite3_bind_blob(s, 1, l->id_hash, 32, SQLITE_TRANSIENT);
+	pp_store_bind_text(s, 2, l->client_id);
+	sqlite3_bind_int64(s, 3, l->user_id);
+	sqlite3_bind_int64(s, 4, l->patient_id);
+	pp_store_bind_text(s, 5, l->patient_pub);
+	sqlite3_bind_int64(s, 6, l->created_ms);
+	sqlite3_bind_int64(s, 7, l->expires_ms);
+	if ((rc = pp_store_step_done(st, s, NULL)))
+		return rc;
+	/* expired launches are of no use to anyone: drop them (an hour's grace for the audit trail
+	 * is not needed, the audit log has the launch) */
+	if (!(s = pp_store_stmt(st, purge)))
+		return PP_OK;
+	sqlite3_bind_int64(s, 1, l->created_ms - 3600 * 1000);
+	pp_store_step_done(st, s, NULL);
+	return PP_OK;
+}
+
+int pp_store_oauth_launch_get(pp_store *st, const uint8_t id_hash[32], pp_store_oauth_launch *out)
+{
+	static const char sql[] = "SELECT client_id, user_id, patient_id, patient_pub, created_ms, "
+	                          "expires_ms, used_ms FROM oauth_launch WHERE id_hash = ?";
+	sqlite3_stmt *s;
+	int rc;
+
+	if (!st || !id_hash || !out)
+		return PP_EINVAL;
+	if (!(s = pp_store_stmt(st, sql)))
+		return PP_EIO;
+	sqlite3_bind_blob(s, 1, id_hash, 32, SQLITE_TRANSIENT);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof *out);
+		memcpy(out->id_hash, id_hash, 32);
+		pp_store_col_text(s, 0, out->client_id, sizeof out->client_id);
+		out->user_id = sqlite3_column_int64(s, 1);
+		out->patient_id = sqlite3_column_int64(s, 2);
+		pp_store_col_text(s, 3, out->patient_pub, sizeof out->patient_pub);
+		out->created_ms = sqlite3_column_int64(s, 4);
+		out->expires_ms = sqlite3_column_int64(s, 5);
+		out->used_ms = sqlite3_column_int64(s, 6);
+		rc = PP_OK;
+	} else {
+		rc = rc == SQLITE_DONE ? PP_ENOTFOUND : pp_store_err(rc);
+	}
+	sqlite3_reset(s);
+	return rc;
+}
+
+int pp_store_oauth_launch_use(pp_store *st, const uint8_t id_hash[32], int64_t now_ms)
+{
+	static const char sql[] = "UPDATE oauth_launch SET used_ms = ? WHERE id_hash = ? AND "
+	                          "used_ms IS NULL";
+	pp_store_oauth_launch l;
+	sqlite3_stmt *s;
+	int changes = 0, rc;
+
+	if (!st || !id_hash)
+		return PP_EINVAL;
+	if (!(s = pp_store_stmt(st, sql)))
+		return PP_EIO;
+	sqlite3_bind_int64(s, 1, now_ms);
+	sqlite3_bind_blob(s, 2, id_hash, 32, SQLITE_TRANSIENT);
+	if ((rc = pp_store_step_done(st, s, &changes)))
+		return rc;
+	if (changes)
+		return PP_OK;
+	return pp_store_oauth_launch_get(st, id_hash, &l) == PP_OK ? PP_EEXISTS : PP_ENOTFOUND;
 }
 
 /* ---- pending authorization requests ---- */
 int pp_store_oauth_request_insert(pp_store *st, const pp_store_oauth_request *q)
 {
 	static const char sql[] = "INSERT INTO oauth_request (id, client_id, redirect_uri, scope, state, "
-	                          "code_challenge, nonce, created_ms, expires_ms) VALUES (?,?,?,?,?,?,?,?,?)";
+	                          "code_challenge, nonce, created_ms, expires_ms, launch_hash) "
+	                          "VALUES (?,?,?,?,?,?,?,?,?,?)";
 	sqlite3_stmt *s;
 
 	if (!st || !q || !q->id[0])
 		return PP_EINVAL;
 	if (!(s = pp_store_stmt(st, sql)))
 		return PP_EIO;
-	bind_text(s, 1, q->id);
-	bind_text(s, 2, q->client_id);
-	bind_text(s, 3, q->redirect_uri);
-	bind_text(s, 4, q->scope);
-	bind_text(s, 5, q->state);
-	bind_text(s, 6, q->code_challenge);
-	bind_text(s, 7, q->nonce);
+	pp_store_bind_text(s, 1, q->id);
+	pp_store_bind_text(s, 2, q->client_id);
+	pp_store_bind_text(s, 3, q->redirect_uri);
+	pp_store_bind_text(s, 4, q->scope);
+	pp_store_bind_text(s, 5, q->state);
+	pp_store_bind_text(s, 6, q->code_challenge);
+	pp_store_bind_text(s, 7, q->nonce);
 	sqlite3_bind_int64(s, 8, q->created_ms);
 	sqlite3_bind_int64(s, 9, q->expires_ms);
-	return step_done(st, s, NULL);
+	if (q->has_launch)
+		sqlite3_bind_blob(s, 10, q->launch_hash, 32, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, 10);
+	return pp_store_step_done(st, s, NULL);
 }
 
 int pp_store_oauth_request_get(pp_store *st, const char *id, pp_store_oauth_request *out)
 {
 	static const char sql[] = "SELECT id, client_id, redirect_uri, scope, state, code_challenge, "
-	                          "nonce, created_ms, expires_ms, done FROM oauth_request WHERE id = ?";
+	                          "nonce, created_ms, expires_ms, done, launch_hash FROM oauth_request "
+	                          "WHERE id = ?";
 	sqlite3_stmt *s;
 	int rc;
 
@@ -177,7 +252,7 @@ int pp_store_oauth_request_get(pp_store *st, const char *id, pp_store_oauth_requ
 		return PP_EINVAL;
 	if (!(s = pp_store_stmt(st, sql)))
 		return PP_EIO;
-	bind_text(s, 1, id);
+	pp_store_bind_text(s, 1, id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		memset(out, 0, sizeof *out);
@@ -191,6 +266,10 @@ int pp_store_oauth_request_get(pp_store *st, const char *id, pp_store_oauth_requ
 		out->created_ms = sqlite3_column_int64(s, 7);
 		out->expires_ms = sqlite3_column_int64(s, 8);
 		out->done = sqlite3_column_int(s, 9);
+		if (sqlite3_column_bytes(s, 10) == 32) {
+			out->has_launch = 1;
+			memcpy(out->launch_hash, sqlite3_column_blob(s, 10), 32);
+		}
 		rc = PP_OK;
 	} else {
 		rc = rc == SQLITE_DONE ? PP_ENOTFOUND : pp_store_err(rc);
@@ -211,15 +290,15 @@ int pp_store_oauth_request_finish(pp_store *st, const char *id, int64_t now_ms)
 		return PP_EINVAL;
 	if (!(s = pp_store_stmt(st, sql)))
 		return PP_EIO;
-	bind_text(s, 1, id);
+	pp_store_bind_text(s, 1, id);
 	sqlite3_bind_int64(s, 2, now_ms);
-	rc = step_done(st, s, &changes);
+	rc = pp_store_step_done(st, s, &changes);
 	if (rc)
 		return rc;
 	/* old requests are of no use once expired: drop those older than a day */
 	if ((s = pp_store_stmt(st, purge))) {
 		sqlite3_bind_int64(s, 1, now_ms - 86400000LL);
-		step_done(st, s, NULL);
+		pp_store_step_done(st, s, NULL);
 	}
 	return changes ? PP_OK : PP_ENOTFOUND;
 }
@@ -253,15 +332,15 @@ int pp_store_oauth_family_insert(pp_store *st, const pp_store_oauth_family *f)
 		return PP_EINVAL;
 	if (!(s = pp_store_stmt(st, sql)))
 		return PP_EIO;
-	bind_text(s, 1, f->id);
-	bind_text(s, 2, f->client_id);
+	pp_store_bind_text(s, 1, f->id);
+	pp_store_bind_text(s, 2, f->client_id);
 	sqlite3_bind_int64(s, 3, f->user_id);
-	bind_text(s, 4, f->user_role);
+	pp_store_bind_text(s, 4, f->user_role);
 	sqlite3_bind_int64(s, 5, f->patient_id);
-	bind_text(s, 6, f->patient_pub);
-	bind_text(s, 7, f->scope);
+	pp_store_bind_text(s, 6, f->patient_pub);
+	pp_store_bind_text(s, 7, f->scope);
 	sqlite3_bind_int64(s, 8, f->created_ms);
-	return step_done(st, s, NULL);
+	return pp_store_step_done(st, s, NULL);
 }
 
 int pp_store_oauth_family_get(pp_store *st, const char *id, pp_store_oauth_family *out)
@@ -274,7 +353,7 @@ int pp_store_oauth_family_get(pp_store *st, const char *id, pp_store_oauth_famil
 		return PP_EINVAL;
 	if (!(s = pp_store_stmt(st, sql)))
 		return PP_EIO;
-	bind_text(s, 1, id);
+	pp_store_bind_text(s, 1, id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		read_family(s, 0, out);
@@ -297,9 +376,9 @@ int pp_store_oauth_family_revoke(pp_store *st, const char *id, const char *reaso
 	if (!(s = pp_store_stmt(st, sql)))
 		return PP_EIO;
 	sqlite3_bind_int64(s, 1, now_ms);
-	bind_text(s, 2, reason);
-	bind_text(s, 3, id);
-	return step_done(st, s, NULL);
+	pp_store_bind_text(s, 2, reason);
+	pp_store_bind_text(s, 3, id);
+	return pp_store_step_done(st, s, NULL);
 }
 
 int pp_store_oauth_family_revoke_user_client(pp_store *st, int64_t user_id, const char *client_id,
@@ -316,8 +395,8 @@ int pp_store_oauth_family_revoke_user_client(pp_store *st, int64_t user_id, cons
 		return PP_EIO;
 	sqlite3_bind_int64(s, 1, now_ms);
 	sqlite3_bind_int64(s, 2, user_id);
-	bind_text(s, 3, client_id);
-	rc = step_done(st, s, &changes);
+	pp_store_bind_text(s, 3, client_id);
+	rc = pp_store_step_done(st, s, &changes);
 	if (n)
 		*n = changes;
 	return rc;
@@ -362,23 +441,23 @@ int pp_store_oauth_code_insert(pp_store *st, const pp_store_oauth_code *c)
 	if (!(s = pp_store_stmt(st, sql)))
 		return PP_EIO;
 	sqlite3_bind_blob(s, 1, c->code_hash, 32, SQLITE_TRANSIENT);
-	bind_text(s, 2, c->client_id);
-	bind_text(s, 3, c->family_id);
+	pp_store_bind_text(s, 2, c->client_id);
+	pp_store_bind_text(s, 3, c->family_id);
 	sqlite3_bind_int64(s, 4, c->user_id);
-	bind_text(s, 5, c->user_role);
+	pp_store_bind_text(s, 5, c->user_role);
 	sqlite3_bind_int64(s, 6, c->patient_id);
-	bind_text(s, 7, c->patient_pub);
-	bind_text(s, 8, c->scope);
-	bind_text(s, 9, c->redirect_uri);
-	bind_text(s, 10, c->code_challenge);
-	bind_text(s, 11, c->nonce);
+	pp_store_bind_text(s, 7, c->patient_pub);
+	pp_store_bind_text(s, 8, c->scope);
+	pp_store_bind_text(s, 9, c->redirect_uri);
+	pp_store_bind_text(s, 10, c->code_challenge);
+	pp_store_bind_text(s, 11, c->nonce);
 	sqlite3_bind_int64(s, 12, c->created_ms);
 	sqlite3_bind_int64(s, 13, c->expires_ms);
-	rc = step_done(st, s, NULL);
+	rc = pp_store_step_done(st, s, NULL);
 	/* codes are kept a day past expiry so that a late replay is still recognised */
 	if (!rc && (s = pp_store_stmt(st, purge))) {
 		sqlite3_bind_int64(s, 1, c->created_ms - 86400000LL);
-		step_done(st, s, NULL);
+		pp_store_step_done(st, s, NULL);
 	}
 	return rc;
 }
@@ -399,7 +478,7 @@ int pp_store_oauth_code_consume(pp_store *st, const uint8_t hash[32], int64_t no
 		return PP_EIO;
 	sqlite3_bind_int64(s, 1, now_ms);
 	sqlite3_bind_blob(s, 2, hash, 32, SQLITE_TRANSIENT);
-	if ((rc = step_done(st, s, &changes)))
+	if ((rc = pp_store_step_done(st, s, &changes)))
 		return rc;
 	if (!(s = pp_store_stmt(st, sel)))
 		return PP_EIO;
@@ -442,10 +521,10 @@ int pp_store_oauth_refresh_insert(pp_store *st, const uint8_t hash[32], const ch
 	if (!(s = pp_store_stmt(st, sql)))
 		return PP_EIO;
 	sqlite3_bind_blob(s, 1, hash, 32, SQLITE_TRANSIENT);
-	bind_text(s, 2, family_id);
+	pp_store_bind_text(s, 2, family_id);
 	sqlite3_bind_int64(s, 3, created_ms);
 	sqlite3_bind_int64(s, 4, expires_ms);
-	return step_done(st, s, NULL);
+	return pp_store_step_done(st, s, NULL);
 }
 
 int pp_store_oauth_refresh_use(pp_store *st, const uint8_t hash[32], int64_t now_ms,
@@ -462,7 +541,7 @@ int pp_store_oauth_refresh_use(pp_store *st, const uint8_t hash[32], int64_t now
 		return PP_EIO;
 	sqlite3_bind_int64(s, 1, now_ms);
 	sqlite3_bind_blob(s, 2, hash, 32, SQLITE_TRANSIENT);
-	if ((rc = step_done(st, s, &changes)))
+	if ((rc = pp_store_step_done(st, s, &changes)))
 		return rc;
 	if (!(s = pp_store_stmt(st, sel)))
 		return PP_EIO;
@@ -517,13 +596,13 @@ int pp_store_oauth_access_insert(pp_store *st, const uint8_t hash[32], const cha
 	if (!(s = pp_store_stmt(st, sql)))
 		return PP_EIO;
 	sqlite3_bind_blob(s, 1, hash, 32, SQLITE_TRANSIENT);
-	bind_text(s, 2, family_id);
+	pp_store_bind_text(s, 2, family_id);
 	sqlite3_bind_int64(s, 3, created_ms);
 	sqlite3_bind_int64(s, 4, expires_ms);
-	rc = step_done(st, s, NULL);
+	rc = pp_store_step_done(st, s, NULL);
 	if (!rc && (s = pp_store_stmt(st, purge))) {
 		sqlite3_bind_int64(s, 1, created_ms - 86400000LL);
-		step_done(st, s, NULL);
+		pp_store_step_done(st, s, NULL);
 	}
 	return rc;
 }
@@ -569,7 +648,7 @@ int pp_store_oauth_access_revoke(pp_store *st, const uint8_t hash[32], int64_t n
 		return PP_EIO;
 	sqlite3_bind_int64(s, 1, now_ms);
 	sqlite3_bind_blob(s, 2, hash, 32, SQLITE_TRANSIENT);
-	return step_done(st, s, NULL);
+	return pp_store_step_done(st, s, NULL);
 }
 
 /* ---- client assertion jtis ---- */
@@ -584,14 +663,14 @@ int pp_store_oauth_jti_use(pp_store *st, const char *client_id, const char *jti,
 		return PP_EINVAL;
 	if ((s = pp_store_stmt(st, purge))) {
 		sqlite3_bind_int64(s, 1, now_ms);
-		step_done(st, s, NULL);
+		pp_store_step_done(st, s, NULL);
 	}
 	if (!(s = pp_store_stmt(st, sql)))
 		return PP_EIO;
-	bind_text(s, 1, client_id);
-	bind_text(s, 2, jti);
+	pp_store_bind_text(s, 1, client_id);
+	pp_store_bind_text(s, 2, jti);
 	sqlite3_bind_int64(s, 3, expires_ms);
-	return step_done(st, s, NULL);
+	return pp_store_step_done(st, s, NULL);
 }
 
 /* ---- signing keys ---- */
@@ -617,12 +696,12 @@ int pp_store_oauth_key_insert(pp_store *st, const pp_store_oauth_key *k)
 	if (!(s = pp_store_stmt(st, sql)))
 		return PP_EIO;
 	sqlite3_bind_int64(s, 1, k->id);
-	bind_text(s, 2, k->kid);
-	bind_text(s, 3, k->alg);
+	pp_store_bind_text(s, 2, k->kid);
+	pp_store_bind_text(s, 3, k->alg);
 	sqlite3_bind_blob(s, 4, k->private_enc, (int)k->private_enc_len, SQLITE_TRANSIENT);
-	bind_text(s, 5, k->public_jwk);
+	pp_store_bind_text(s, 5, k->public_jwk);
 	sqlite3_bind_int64(s, 6, k->created_ms);
-	return step_done(st, s, NULL);
+	return pp_store_step_done(st, s, NULL);
 }
 
 int pp_store_oauth_key_get(pp_store *st, const char *alg, pp_store_oauth_key *out)
@@ -636,7 +715,7 @@ int pp_store_oauth_key_get(pp_store *st, const char *alg, pp_store_oauth_key *ou
 		return PP_EINVAL;
 	if (!(s = pp_store_stmt(st, sql)))
 		return PP_EIO;
-	bind_text(s, 1, alg);
+	pp_store_bind_text(s, 1, alg);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		const unsigned char *t;

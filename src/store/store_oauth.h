@@ -27,6 +27,7 @@ typedef struct pp_store_oauth_client {
 	char baa_signed[16];       /* YYYY-MM-DD or "" */
 	char baa_expires[16];      /* YYYY-MM-DD or "" */
 	int64_t created_ms;
+	char launch_uri[512];      /* where an EHR launch sends the browser ("" = no EHR launch) */
 } pp_store_oauth_client;
 
 int pp_store_oauth_client_insert(pp_store *st, const pp_store_oauth_client *c); /* PP_EEXISTS */
@@ -46,11 +47,28 @@ typedef struct pp_store_oauth_request {
 	char nonce[256];
 	int64_t created_ms, expires_ms;
 	int done;
+	int has_launch;            /* an EHR launch: launch_hash names the oauth_launch row */
+	uint8_t launch_hash[32];
 } pp_store_oauth_request;
 int pp_store_oauth_request_insert(pp_store *st, const pp_store_oauth_request *q);
 int pp_store_oauth_request_get(pp_store *st, const char *id, pp_store_oauth_request *out);
 /* marks the request decided; PP_ENOTFOUND when absent, expired or already decided */
 int pp_store_oauth_request_finish(pp_store *st, const char *id, int64_t now_ms);
+
+/* An EHR launch context: a staff member opened an app from a patient's chart. Only the SHA-256 of
+ * the launch id handed to the app is stored. */
+typedef struct pp_store_oauth_launch {
+	uint8_t id_hash[32];
+	char client_id[64];
+	int64_t user_id;
+	int64_t patient_id;
+	char patient_pub[40];
+	int64_t created_ms, expires_ms, used_ms;
+} pp_store_oauth_launch;
+int pp_store_oauth_launch_insert(pp_store *st, const pp_store_oauth_launch *l);
+int pp_store_oauth_launch_get(pp_store *st, const uint8_t id_hash[32], pp_store_oauth_launch *out);
+/* marks it used once: PP_ENOTFOUND when absent, PP_EEXISTS when already used */
+int pp_store_oauth_launch_use(pp_store *st, const uint8_t id_hash[32], int64_t now_ms);
 
 typedef struct pp_store_oauth_family {
 	char id[48];

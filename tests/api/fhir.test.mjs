@@ -283,19 +283,28 @@ test('references are served ids: they resolve through the API, no logical ids le
   assert.ok(literal > 100);
 });
 
-test('directory types are readable by any signed-in user; staff see no patient data yet', async () => {
+test('directory types are readable by any signed-in user; staff see patients only through a care relationship', async () => {
   const prac = await entries(a, '/fhir/Practitioner?_count=2');
   assert.ok(prac.total > 0);
   const one = await a.get(`/fhir/Practitioner/${prac.entry[0].resource.id}`);
   assert.equal(one.status, 200);
   const name = prac.entry[0].resource.name[0].family;
   assert.ok((await entries(a, `/fhir/Practitioner?name=${encodeURIComponent(name.slice(0, 3))}&_summary=count`)).total >= 1);
-  const clin = d.accounts.find((x) => x.username === 'demo.clinician');
-  const s = await signIn(srv, clin);
-  const obs = await entries(s, '/fhir/Observation?_summary=count');
-  assert.equal(obs.total, 0, 'no care relationships are modelled yet');
-  outcome(await s.get(`/fhir/Observation?patient=${alice.patient_id}`), 404);
-  outcome(await s.get(`/fhir/Patient/${alice.patient_id}`), 404);
+  // demo.clinician is on the care team of demo.patient1 and demo.patient2, not of demo.patient3
+  const clin = await signIn(srv, d.accounts.find((x) => x.username === 'demo.clinician'));
+  const stranger = d.accounts.find((x) => x.username === 'demo.patient3').patient_id;
+  assert.equal((await clin.get(`/fhir/Patient/${alice.patient_id}`)).status, 200);
+  assert.ok((await entries(clin, `/fhir/Observation?patient=${alice.patient_id}&_summary=count`)).total > 0);
+  outcome(await clin.get(`/fhir/Patient/${stranger}`), 404);
+  outcome(await clin.get(`/fhir/Observation?patient=${stranger}`), 404);
+  const all = await entries(clin, '/fhir/Patient?_count=50');
+  const ids = (all.entry || []).map((e) => e.resource.id);
+  assert.ok(ids.includes(alice.patient_id));
+  assert.ok(!ids.includes(stranger), 'a search across patients returns only related ones');
+  // an administrator has no care relationship with anyone
+  const admin = await signIn(srv, d.accounts.find((x) => x.username === 'demo.admin'));
+  assert.equal((await entries(admin, '/fhir/Observation?_summary=count')).total, 0);
+  outcome(await admin.get(`/fhir/Patient/${alice.patient_id}`), 404);
 });
 
 test('audit store unwritable: 503 OperationOutcome and no PHI, for reads and searches', async () => {

@@ -33,7 +33,7 @@ test('discovery documents and the JWKS describe the server', async () => {
   assert.equal(smart.token_endpoint, `${srv.publicUrl}/oauth/token`);
   assert.equal(smart.authorization_endpoint, `${srv.publicUrl}/oauth/authorize`);
   assert.deepEqual(smart.code_challenge_methods_supported, ['S256']);
-  for (const cap of ['launch-standalone', 'client-public', 'client-confidential-asymmetric', 'context-standalone-patient', 'permission-v2', 'permission-v1', 'sso-openid-connect'])
+  for (const cap of ['launch-standalone', 'launch-ehr', 'context-ehr-patient', 'client-public', 'client-confidential-asymmetric', 'context-standalone-patient', 'permission-v2', 'permission-v1', 'sso-openid-connect'])
     assert.ok(smart.capabilities.includes(cap), cap);
   assert.ok(smart.grant_types_supported.includes('client_credentials'));
   assert.ok(smart.token_endpoint_auth_methods_supported.includes('private_key_jwt'));
@@ -84,7 +84,7 @@ test('the granted scope never exceeds what the app registered (scope escalation)
   assert.equal(t2.json.scope, 'launch/patient patient/Observation.rs?category=laboratory');
 });
 
-test('authorize refusals: wrong redirect URI is shown, not redirected; PKCE missing or plain; wrong aud; EHR launch', async () => {
+test('authorize refusals: wrong redirect URI is shown, not redirected; PKCE missing or plain; wrong aud; unknown EHR launch', async () => {
   const p = pkce();
   let { r } = await startAuthorize(srv, { clientId: APP, redirectUri: 'http://127.0.0.1:8765/callback/', scope: 'patient/*.rs', challenge: p.challenge });
   assert.equal(r.status, 400);
@@ -97,7 +97,8 @@ test('authorize refusals: wrong redirect URI is shown, not redirected; PKCE miss
     [{ challenge: undefined, method: undefined }, 'invalid_request', 'pkce-missing'],
     [{ challenge: p.verifier, method: 'plain' }, 'invalid_request', 'pkce-method'],
     [{ aud: 'https://evil.example/fhir' }, 'invalid_request', 'aud-mismatch'],
-    [{ extra: { launch: 'xyz' } }, 'invalid_request', 'ehr-launch'],
+    [{ extra: { launch: 'xyz' } }, 'invalid_request', 'launch-unknown'],
+    [{ scope: 'launch patient/*.rs' }, 'invalid_scope', 'launch-missing'],
     [{ extra: { response_type: 'token' } }, 'unsupported_response_type', 'response-type'],
   ];
   for (const [o, err, why] of cases) {
