@@ -12,14 +12,11 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium, request as pwRequest } from 'playwright-core';
-import AxeBuilder from '@axe-core/playwright';
+import { request as pwRequest } from 'playwright-core';
 
 import { makeData, startServer } from '../api/harness.mjs';
+import { openBrowser, expectAccessible } from './browser.mjs';
 
 // Without PP_URL the test brings its own server: a fresh demo data set with a 20 s idle timeout,
 // so the server-side timeout is exercised in real time.
@@ -39,8 +36,6 @@ const PASSWORD = process.env.PP_DEMO_PASSWORD || '';
 const IDLE_ENV = process.env.PP_IDLE_TIMEOUT_S ? Number(process.env.PP_IDLE_TIMEOUT_S) : null;
 const REAL_TIME_IDLE = IDLE_ENV !== null && IDLE_ENV <= 120;
 const COOKIE = '__Host-pp_session';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 // ---------- TOTP (RFC 6238, HMAC-SHA-1, 30 s, 6 digits) ----------
 function base32Decode(text) {
@@ -103,40 +98,7 @@ function wrongTotp() {
   }
 }
 
-// ---------- browser helpers ----------
-async function openBrowser({ clock = false } = {}) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pp-e2e-'));
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_ARGS,
-    ignoreHTTPSErrors: true,
-    viewport: { width: 1280, height: 900 },
-    locale: 'en-US',
-  });
-  const page = context.pages()[0] || await context.newPage();
-  const problems = [];
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' && /Content.Security.Policy|Refused to/i.test(msg.text())) problems.push(`CSP: ${msg.text()}`);
-  });
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  if (clock) await page.clock.install();
-  return {
-    context, page, problems,
-    async close() {
-      await context.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function expectAccessible(page, label) {
-  const result = await new AxeBuilder({ page }).analyze();
-  const lines = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('\n    ')}`);
-  assert.equal(result.violations.length, 0, `axe violations on ${label}:\n  ${lines.join('\n  ')}`);
-  assert.ok(result.passes.length > 10, `axe ran on ${label}`);
-}
-
+// ---------- browser helpers (openBrowser, expectAccessible: ./browser.mjs) ----------
 async function expectNoInlineStyles(page) {
   const n = await page.evaluate(() => document.querySelectorAll('[style]').length);
   assert.equal(n, 0, 'no element carries a style attribute');

@@ -40,13 +40,20 @@ export function consentView({ requestId, onDone, onError }) {
     const allow = h('button', { type: 'button', class: 'btn btn-primary' }, 'Allow access');
     const deny = h('button', { type: 'button', class: 'btn btn-secondary' }, 'Deny');
     const seeList = h('ul', { class: 'consent-list' }, req.will_see.map((line) => h('li', null, line)));
+    // a staff member who launched an organisation's app from a patient's chart (EHR launch)
+    // answers for themselves: the app will act with their access to this patient's chart
+    const staff = req.ehr_launch === true;
     card.append(
-      h('h1', { id: 'consent-heading', tabindex: '-1' }, `Allow ${req.client.name} to see your health record?`),
+      h('h1', { id: 'consent-heading', tabindex: '-1' }, staff
+        ? `Open ${req.client.name} for this patient?`
+        : `Allow ${req.client.name} to see your health record?`),
       error,
       h('p', null, h('strong', null, req.client.name),
-        req.client.owner ? ` (from ${req.client.owner})` : '', ' is asking to connect to your record.'),
+        req.client.owner ? ` (from ${req.client.owner})` : '', staff
+          ? ' will act for you in the chart you opened it from. What it reads is recorded in the audit log under your name.'
+          : ' is asking to connect to your record.'),
       req.client.purpose ? h('p', { class: 'hint' }, req.client.purpose) : null,
-      h('h2', null, 'If you allow it, the app will see:'),
+      h('h2', null, staff ? 'If you allow it, the app will see (as far as your access goes):' : 'If you allow it, the app will see:'),
       seeList,
       h('p', { class: 'hint' }, `After you answer you will be sent back to ${req.redirect_host}. ` +
         'You can disconnect the app at any time from "Connected apps"; it then loses access at once.'),
