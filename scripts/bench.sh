@@ -31,3 +31,11 @@ if want fhir; then
 	build "$BUILD/phiportal"
 	BIN="$BUILD/phiportal" bench/fhir_bench.sh
 fi
+
+# ---- files: the encrypted file store's chunked AES-256-GCM vs raw GnuTLS AES-256-GCM ----
+# See bench/files_bench.c. FILES_MB (default 256) per direction; the blob lives in /dev/shm.
+if want files; then
+	section "files: chunked encrypt/decrypt vs raw AES-256-GCM (same run)"
+	build "$BUILD/bench/files_bench"
+	"$BUILD/bench/files_bench" "${FILES_MB:-256}"
+fi

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential pkg-config clang python3 libmicrohttpd-dev libgnutls28-dev gnutls-bin
       libjansson-dev libargon2-dev liboath-dev oathtool libqrencode-dev libsqlite3-dev sqlite3
       libmagic-dev libcurl4-openssl-dev libcmocka-dev nodejs npm chromium nginx wrk
-      libclang-rt-14-dev xxd librhonabwy-dev)
+      libclang-rt-14-dev xxd librhonabwy-dev clamav-daemon python3-aiosmtpd
+      faketime)   # faketime: tests that move the clock (retention)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

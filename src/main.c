@@ -22,7 +22,12 @@
 #include "http/http.h"
 #include "portal/portal.h"
 #include "oauth/oauth.h"
+#include "notify/notify.h"
+#include "files/files.h"
+#include "msg/msg.h"
+#include "jobs/jobs.h"
 #include "policy/policy.h"
+#include "auth/sso.h"
 
 #define PP_VERSION "0.1.0"
 #define CONFIG_NAME "phiportal.conf"
@@ -41,6 +46,20 @@ static const char *const usage_text =
 	"  import FILE...              load FHIR R4 resources (NDJSON or Bundle JSON)\n"
 	"  user add --username U --role ROLE [--patient ID] [--password-stdin]\n"
 	"                              create an account (password generated unless given on stdin)\n"
+	"  user link-sso --username U --value V\n"
+	"                              link a staff account to its identity at the SSO provider\n"
+	"  user suspend|activate|deprovision --username U\n"
+	"                              suspend, re-activate or deprovision an account (ends all of\n"
+	"                              its sessions and app tokens at once)\n"
+	"  user contact --username U [--email E] [--phone P]\n"
+	"                              set an account's notification contact (stored encrypted)\n"
+	"  notify check|test|run|status\n"
+	"                              PHI-free e-mail/SMS notices: check the templates, queue a test\n"
+	"                              notice, deliver what is due, count the outbox\n"
+	"  files rescan                scan quarantined uploads again (clean ones become downloadable)\n"
+	"  retention run [--dry-run] [--json]\n"
+	"                              purge what is past its retention and not under a legal hold\n"
+	"  hold add|release|list       legal holds on a patient or a message thread\n"
 	"  pool add|list|member        care-team message pools and their staff members\n"
 	"  careteam add|end            care-team relationships between staff and patients\n"
 	"  client add|list|suspend|activate\n"
@@ -48,6 +67,7 @@ static const char *const usage_text =
 	"  audit verify                check the audit log's hash chain and signed checkpoints\n"
 	"  compliance check            check the configuration and files against the HIPAA baseline\n"
 	"  config docs                 print the configuration reference (docs/config.md)\n"
+	"  roles docs                  print the roles and permissions table (docs/roles.md)\n"
 	"  version                     print the version\n"
 	"\n"
 	"Global options:\n"
@@ -246,6 +266,16 @@ static void print_stats(const pp_fhir_import_stats *st)
 	       st->errors);
 }
 
+/* notify: demo accounts get an example.org e-mail contact (e-mail notices on; nothing is sent
+ * until notify.smtp_url is set) */
+static int demo_contact(ctx *c, const char *user, int64_t uid)
+{
+	pp_notify_contact ct = {.email_enabled = true};
+
+	snprintf(ct.email, sizeof ct.email, "%s@example.org", user);
+	return pp_notify_contact_set(c->store, c->crypto, uid, &ct);
+}
+
 static int load_demo(ctx *c, bool as_json)
 {
 	char dir[PATH_MAX], paths[16][PATH_MAX + 64];
@@ -305,7 +335,8 @@ static int load_demo(ctx *c, bool as_json)
 			continue;
 		snprintf(user, sizeof user, "demo.patient%d", ++accounts);
 		gen_password(pw);
-		if ((rc = pp_auth_user_add(c->auth, user, pw, "patient", d.ids[i], &uid)))
+		if ((rc = pp_auth_user_add(c->auth, user, pw, "patient", d.ids[i], &uid)) ||
+		    (rc = demo_contact(c, user, uid)))
 			goto out;
 		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "username", user,
 		                      "password", pw, "role", "patient", "patient_id", d.pubs[i]));
@@ -317,7 +348,8 @@ static int load_demo(ctx *c, bool as_json)
 	 * "Billing" pool, a privacy officer and an administrator */
 	static const char *const staff[][3] = {
 		{"demo.clinician", "clinician", "Dr. Reyes' team"}, {"demo.nurse", "nurse", "Dr. Reyes' team"},
-		{"demo.billing", "billing", "Billing"}, {"demo.privacy", "privacy_officer", ""},
+		{"demo.billing", "billing", "Billing"}, {"demo.frontdesk", "front_desk", ""},
+		{"demo.privacy", "privacy_officer", ""},
 		{"demo.admin", "admin", ""}};
 	static const char *const pools[][3] = {
 		{"Dr. Reyes' team", "clinical", "We usually reply within 2 business days."},
@@ -335,7 +367,8 @@ static int load_demo(ctx *c, bool as_json)
 		char pw[24];
 		int64_t uid;
 		gen_password(pw);
-		if ((rc = pp_auth_user_add(c->auth, staff[i][0], pw, staff[i][1], 0, &uid)))
+		if ((rc = pp_auth_user_add(c->auth, staff[i][0], pw, staff[i][1], 0, &uid)) ||
+		    (rc = demo_contact(c, staff[i][0], uid)))
 			goto out;
 		for (size_t k = 0; k < 2; k++)
 			if (!strcmp(staff[i][2], pools[k][0]) &&
@@ -504,6 +537,8 @@ static int check_baseline(const pp_config *cfg, bool print_ok)
 		               "mode 0600\n", key);
 		problems++;
 	}
+	problems += pp_notify_check_config(cfg, &rep);   /* PHI-free notification templates */
+	problems += pp_sso_check_config(cfg, &rep);      /* staff SSO: issuer, client, secret file */
 	if (problems)
 		fprintf(stderr, "%s", pp_buf_cstr(&rep));
 	else if (print_ok)
@@ -520,6 +555,10 @@ static int cmd_serve(const char *data_dir, int argc, char **argv)
 	pp_app app;
 	pp_http_server *srv = NULL;
 	pp_oauth *oauth = NULL;
+	pp_notify *notify = NULL;
+	pp_files *files = NULL;
+	pp_sso *sso = NULL;
+	pp_jobs *jobs = NULL;
 	static const struct option opts[] = {{"bind", required_argument, 0, 'b'},
 	                                     {"port", required_argument, 0, 'p'},
 	                                     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -557,13 +596,39 @@ static int cmd_serve(const char *data_dir, int argc, char **argv)
 		fprintf(stderr, "phiportal: cannot start the authorization server: %s\n", pp_strerror(rc));
 		goto out;
 	}
+	if ((rc = pp_notify_open(&notify, &c.cfg, c.store, c.crypto))) {
+		fprintf(stderr, "phiportal: cannot start notifications: %s\n", pp_strerror(rc));
+		goto out;
+	}
+	if ((rc = pp_files_open(&files, &c.cfg, c.store, c.crypto))) {
+		fprintf(stderr, "phiportal: cannot open the file store: %s\n", pp_strerror(rc));
+		goto out;
+	}
+	if (c.cfg.sso_enabled &&
+	    (rc = pp_sso_open(&sso, &c.cfg, c.store, c.crypto, c.auth, pp_policy_role_staff))) {
+		fprintf(stderr, "phiportal: cannot set up sign-in through the identity provider: %s\n",
+		        pp_strerror(rc));
+		goto out;
+	}
 	app = (pp_app){.cfg = &c.cfg, .store = c.store, .crypto = c.crypto, .audit = c.audit,
-	               .auth = c.auth, .oauth = oauth};
+	               .auth = c.auth, .oauth = oauth, .notify = notify};
+	app.sso = sso;
+	app.files = files;
 	if ((rc = pp_http_server_new(&srv, &c.cfg, &app)) || (rc = pp_portal_routes(srv, &app)) ||
-	    (rc = pp_fhir_api_routes(srv, &app)) || (rc = pp_oauth_routes(oauth, srv)))
+	    (rc = pp_fhir_api_routes(srv, &app)) || (rc = pp_oauth_routes(oauth, srv)) ||
+	    (rc = pp_files_routes(srv, &app, files)) ||
+	    (rc = pp_msg_routes(srv, &app)) || (rc = pp_jobs_routes(srv, &app)))
 		goto out;
 	if ((rc = pp_http_server_start(srv))) {
 		fprintf(stderr, "phiportal: cannot start the HTTPS server: %s\n", pp_strerror(rc));
+		goto out;
+	}
+	if ((rc = pp_notify_start(notify))) {
+		fprintf(stderr, "phiportal: cannot start the notification worker: %s\n", pp_strerror(rc));
+		goto out;
+	}
+	if ((rc = pp_jobs_start(&jobs, &app, files))) {   /* retention every jobs.retention_interval_s */
+		fprintf(stderr, "phiportal: cannot start the jobs thread: %s\n", pp_strerror(rc));
 		goto out;
 	}
 	audit_cli(&c, "serve.start", "success", NULL);
@@ -572,8 +637,12 @@ static int cmd_serve(const char *data_dir, int argc, char **argv)
 	pp_http_server_wait(srv);
 	audit_cli(&c, "serve.stop", "success", NULL);
 out:
+	pp_jobs_stop(jobs);
 	pp_http_server_free(srv);
+	pp_files_close(files);
+	pp_notify_close(notify);
 	pp_oauth_close(oauth);
+	pp_sso_close(sso);
 	ctx_close(&c);
 	return rc ? 1 : 0;
 }
@@ -625,7 +694,8 @@ static int cmd_import(const char *data_dir, int argc, char **argv)
 	ctx c;
 	pp_fhir_import_stats stats;
 	pp_fhir_import_opts opt;
-	int rc;
+	int rc, nrc, notified = 0;
+	int64_t since;
 	char detail[64];
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -642,6 +712,7 @@ static int cmd_import(const char *data_dir, int argc, char **argv)
 	if ((rc = open_store_crypto(&c)) || (rc = open_audit(&c)))
 		goto out;
 	memset(&stats, 0, sizeof stats);
+	since = pp_clock_now_ms();   /* notify: Observations stored from now on are new results */
 	opt = (pp_fhir_import_opts){.max_line_bytes = 8 << 20,
 	                            .max_json_depth = c.cfg.limits_max_json_depth * 2,
 	                            .on_error = import_error};
@@ -653,10 +724,170 @@ static int cmd_import(const char *data_dir, int argc, char **argv)
 		goto out;
 	}
 	print_stats(&stats);
+	/* PHI-free "new result" notices; their failure is reported but does not undo the import */
+	if ((nrc = pp_notify_after_import(&c.cfg, c.store, c.crypto, since, &notified)))
+		fprintf(stderr, "phiportal: result notices could not be queued: %s\n", pp_strerror(nrc));
+	else if (notified)
+		printf("result notices queued for %d account(s)\n", notified);
 	snprintf(detail, sizeof detail, "files:%d skipped:%ld", argc - 1, stats.errors);
 	rc = audit_cli(&c, "import", "success", detail);
 	if (!rc && stats.errors)
 		rc = 1;
+out:
+	ctx_close(&c);
+	return rc ? 1 : 0;
+}
+
+/* ---- notify and user contact (the commands live in notify/); argv[0] is "notify" or "contact" */
+static int cmd_notify(const char *data_dir, int argc, char **argv)
+{
+	ctx c;
+	int rc;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return pp_notify_cli(NULL, NULL, NULL, NULL, NULL, argc, argv);
+	memset(&c, 0, sizeof c);
+	if (load_config(&c, data_dir, true))
+		return 1;
+	if (!strcmp(argv[0], "notify") && !strcmp(argv[1], "check"))
+		return pp_notify_cli(&c.cfg, NULL, NULL, NULL, NULL, argc, argv);
+	if (open_store_crypto(&c) || open_audit(&c) || pp_auth_open(&c.auth, &c.cfg, c.store, c.crypto)) {
+		ctx_close(&c);
+		return 1;
+	}
+	rc = pp_notify_cli(&c.cfg, c.store, c.crypto, c.audit, c.auth, argc, argv);
+	ctx_close(&c);
+	return rc;
+}
+
+/* ---- files (the commands live in files/) ---- */
+static int cmd_files(const char *data_dir, int argc, char **argv)
+{
+	ctx c;
+	pp_files *files = NULL;
+	int rc;
+
+	if (argc < 2 || strcmp(argv[1], "rescan"))
+		return pp_files_cli(NULL, argc, argv);
+	memset(&c, 0, sizeof c);
+	if (load_config(&c, data_dir, true))
+		return 1;
+	if (open_store_crypto(&c) || pp_files_open(&files, &c.cfg, c.store, c.crypto)) {
+		ctx_close(&c);
+		return 1;
+	}
+	rc = pp_files_cli(files, argc, argv);
+	pp_files_close(files);
+	ctx_close(&c);
+	return rc;
+}
+
+/* ---- retention run, hold add|release|list (the commands live in jobs/) ---- */
+static int cmd_jobs(const char *data_dir, int argc, char **argv)
+{
+	ctx c;
+	pp_app app;
+	pp_files *files = NULL;
+	int rc;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return pp_jobs_cli(NULL, NULL, argc, argv);
+	memset(&c, 0, sizeof c);
+	if (load_config(&c, data_dir, true))
+		return 1;
+	if (open_store_crypto(&c) || open_audit(&c) ||
+	    (!strcmp(argv[0], "retention") && pp_files_open(&files, &c.cfg, c.store, c.crypto))) {
+		ctx_close(&c);
+		return 1;
+	}
+	app = (pp_app){.cfg = &c.cfg, .store = c.store, .crypto = c.crypto, .audit = c.audit};
+	rc = pp_jobs_cli(&app, files, argc, argv);
+	pp_files_close(files);
+	ctx_close(&c);
+	return rc;
+}
+
+/* ---- user link-sso | suspend | activate | deprovision (auth/sso.h) ---- */
+static int cmd_user_account(const char *data_dir, int argc, char **argv)
+{
+	const char *verb = argv[1], *username = NULL, *value = NULL;
+	char detail[96];
+	int64_t uid = 0;
+	int opt, rc, families = 0;
+	bool link = !strcmp(verb, "link-sso");
+	ctx c;
+	static const struct option opts[] = {{"username", required_argument, 0, 'u'},
+		{"value", required_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+
+	argc--; argv++;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'u') username = optarg;
+		else if (opt == 'v' && link) value = optarg;
+		else if (opt == 'h') {
+			printf("usage: phiportal [--data DIR] user link-sso --username U --value V\n"
+			       "       phiportal [--data DIR] user suspend|activate|deprovision --username U\n\n"
+			       "link-sso links a staff account to its identity at the organisation's OpenID\n"
+			       "provider: V is the value of the ID-token claim named by sso.match_claim (e.g. the\n"
+			       "e-mail address); only a blind index of it is stored. suspend ends every session\n"
+			       "and revokes every app token of the account at once; activate lifts a suspension;\n"
+			       "deprovision ends access for good (sessions, tokens and SSO links).\n");
+			return 0;
+		} else return usage(stderr, EXIT_USAGE);
+	}
+	if (!username || optind < argc || (link && !value))
+		return usage(stderr, EXIT_USAGE);
+	memset(&c, 0, sizeof c);
+	if (load_config(&c, data_dir, true))
+		return 1;
+	if ((rc = open_store_crypto(&c)) || (rc = open_audit(&c)) ||
+	    (rc = pp_auth_open(&c.auth, &c.cfg, c.store, c.crypto)))
+		goto out;
+	if ((rc = pp_auth_user_find(c.auth, username, &uid))) {
+		fprintf(stderr, "phiportal: no account with that name\n");
+		goto out;
+	}
+	if (link) {
+		pp_store_user u;
+		memset(&u, 0, sizeof u);
+		rc = pp_store_user_get(c.store, uid, &u);
+		if (!rc && !pp_policy_role_staff(u.role)) {
+			fprintf(stderr, "phiportal: only staff accounts sign in through the identity "
+			        "provider\n");
+			rc = PP_EINVAL;
+		}
+		pp_store_user_clear(&u);
+		if (rc)
+			goto out;
+		rc = pp_sso_link_add(&c.cfg, c.store, c.crypto, uid, value);
+		if (rc == PP_EEXISTS)
+			fprintf(stderr, "phiportal: that identity is linked to an account already\n");
+		else if (rc == PP_EINVAL)
+			fprintf(stderr, "phiportal: set sso.issuer first; the value must be 1-254 "
+			        "characters without '|'\n");
+		if (rc)
+			goto out;
+		snprintf(detail, sizeof detail, "user:%lld", (long long)uid);
+		if (!(rc = audit_cli(&c, "user.link-sso", "success", detail)))
+			printf("linked user %lld to its identity at the identity provider\n", (long long)uid);
+		goto out;
+	}
+	rc = pp_sso_account_set_status(c.store, uid, !strcmp(verb, "activate") ? "active" :
+	                               !strcmp(verb, "suspend") ? "suspended" : "deprovisioned",
+	                               &families);
+	if (rc == PP_EDENIED)
+		fprintf(stderr, "phiportal: a deprovisioned account cannot be activated\n");
+	snprintf(detail, sizeof detail, "user:%lld tokens-revoked:%d", (long long)uid, families);
+	if (rc) {
+		audit_cli(&c, !strcmp(verb, "activate") ? "user.activate" : !strcmp(verb, "suspend") ?
+		          "user.suspend" : "user.deprovision", "failure", detail);
+		goto out;
+	}
+	if (!(rc = audit_cli(&c, !strcmp(verb, "activate") ? "user.activate" :
+	                     !strcmp(verb, "suspend") ? "user.suspend" : "user.deprovision",
+	                     "success", detail)))
+		printf(!strcmp(verb, "activate") ? "user %lld activated\n" :
+		       "user %lld %s; sessions ended, %d app token families revoked\n", (long long)uid,
+		       !strcmp(verb, "suspend") ? "suspended" : "deprovisioned", families);
 out:
 	ctx_close(&c);
 	return rc ? 1 : 0;
@@ -675,6 +906,11 @@ static int cmd_user(const char *data_dir, int argc, char **argv)
 		{"role", required_argument, 0, 'r'}, {"patient", required_argument, 0, 'p'},
 		{"password-stdin", no_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 
+	if (argc >= 2 && !strcmp(argv[1], "contact"))
+		return cmd_notify(data_dir, argc - 1, argv + 1);   /* notify/: user contact */
+	if (argc >= 2 && (!strcmp(argv[1], "link-sso") || !strcmp(argv[1], "suspend") ||
+	                  !strcmp(argv[1], "activate") || !strcmp(argv[1], "deprovision")))
+		return cmd_user_account(data_dir, argc, argv);   /* auth/sso.h */
 	if (argc < 2 || strcmp(argv[1], "add")) {
 		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
 			goto help;
@@ -691,9 +927,9 @@ static int cmd_user(const char *data_dir, int argc, char **argv)
 	}
 	if (!username || !role || optind < argc)
 		return usage(stderr, EXIT_USAGE);
-	if (strcmp(role, "patient") && !pp_policy_role_staff(role)) {
-		fprintf(stderr, "phiportal: unknown role (patient, clinician, nurse, front_desk, billing, "
-		        "admin, privacy_officer, security_admin)\n");
+	if (!pp_policy_role_known(role) || !strcmp(role, "system")) {
+		fprintf(stderr, "phiportal: unknown role (patient, proxy, clinician, nurse, front_desk, "
+		        "billing, admin, privacy_officer, security_admin)\n");
 		return EXIT_USAGE;
 	}
 	if (!strcmp(role, "patient") != (patient != NULL)) {
@@ -836,6 +1072,14 @@ static int cmd_config(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_roles(int argc, char **argv)
+{
+	if (argc != 2 || strcmp(argv[1], "docs"))
+		return usage(stderr, EXIT_USAGE);
+	pp_policy_roles_docs(stdout);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *data_dir = data_dir_from_env();
@@ -872,8 +1116,13 @@ int main(int argc, char **argv)
 	if (!strcmp(args[1], "client")) return cmd_client(data_dir, n - 1, args + 1);
 	if (!strcmp(args[1], "pool") || !strcmp(args[1], "careteam"))
 		return cmd_access(data_dir, n - 1, args + 1);
+	if (!strcmp(args[1], "notify")) return cmd_notify(data_dir, n - 1, args + 1);
+	if (!strcmp(args[1], "files")) return cmd_files(data_dir, n - 1, args + 1);
+	if (!strcmp(args[1], "retention") || !strcmp(args[1], "hold"))
+		return cmd_jobs(data_dir, n - 1, args + 1);
 	if (!strcmp(args[1], "compliance")) return cmd_compliance(data_dir, n - 1, args + 1);
 	if (!strcmp(args[1], "config")) return cmd_config(n - 1, args + 1);
+	if (!strcmp(args[1], "roles")) return cmd_roles(n - 1, args + 1);
 	fprintf(stderr, "phiportal: unknown command\n");
 	return usage(stderr, EXIT_USAGE);
 }

@@ -440,3 +440,44 @@ int pp_audit_record(pp_audit *a, const pp_audit_event *ev)
 	sem_destroy(&w.done);
 	return w.result;
 }
+
+/* ---- reading a patient's trail (access history) ---- */
+typedef struct history_ctx {
+	pp_audit_history_cb cb;
+	void *ctx;
+} history_ctx;
+
+static int history_row(void *vctx, const pp_store_audit_row *r)
+{
+	history_ctx *h = vctx;
+	pp_audit_event ev;
+	const char **f[PP_STORE_AUDIT_NFIELDS] = {
+		&ev.actor, &ev.actor_role, &ev.on_behalf_of, &ev.patient, &ev.action, &ev.resource_type,
+		&ev.resource_id, &ev.outcome, &ev.source_ip, &ev.user_agent, &ev.session_id, &ev.purpose,
+		&ev.request_id, &ev.detail};
+
+	memset(&ev, 0, sizeof ev);
+	for (int i = 0; i < PP_STORE_AUDIT_NFIELDS; i++)
+		*f[i] = r->field[i] && strlen(r->field[i]) == r->field_len[i] ? r->field[i] : NULL;
+	return h->cb(h->ctx, r->seq, r->ts_ms, &ev);
+}
+
+int pp_audit_history(pp_audit *a, const char *patient, int64_t since_ms, int limit,
+                     pp_audit_history_cb cb, void *ctx)
+{
+	pp_store_audit *db = NULL;
+	history_ctx h = {.cb = cb, .ctx = ctx};
+	int rc;
+
+	if (!a || !patient || !*patient || !cb)
+		return PP_EINVAL;
+	/* a connection of its own: the writer's belongs to the writer thread */
+	if ((rc = pp_store_audit_open(&db, a->path, a->opt.busy_timeout_ms, false)))
+		return rc;
+	if (!(rc = pp_store_audit_begin_read(db))) {
+		rc = pp_store_audit_event_patient(db, patient, since_ms, limit, history_row, &h);
+		pp_store_audit_rollback(db);
+	}
+	pp_store_audit_close(db);
+	return rc;
+}

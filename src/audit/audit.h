@@ -49,6 +49,12 @@ void pp_audit_close(pp_audit *a);
 /* Appends one event; returns 0 only once it is durable. PP_EAUDIT when it could not be written. */
 int pp_audit_record(pp_audit *a, const pp_audit_event *ev);
 
+/* A patient's trail, newest first (for "who viewed my record"): events whose patient field is the
+ * given opaque id, since since_ms, at most limit; the event's strings are valid during the call. */
+typedef int (*pp_audit_history_cb)(void *ctx, int64_t seq, int64_t ts_ms, const pp_audit_event *ev);
+int pp_audit_history(pp_audit *a, const char *patient, int64_t since_ms, int limit,
+                     pp_audit_history_cb cb, void *ctx);
+
 /* Walks the chain and the checkpoints. Returns 0 when intact; PP_ECRYPTO otherwise, with
  * *first_bad set to the sequence number of the first bad record and a line in report. */
 int pp_audit_verify(const char *path, struct pp_crypto *crypto, pp_buf *report,

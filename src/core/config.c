@@ -52,6 +52,39 @@ static const char *bl_argon(const pp_config *c)
 	       "auth.argon2_m_kib >= 19456 and auth.argon2_t >= 2";
 }
 
+/* staff SSO: the issuer must be https (http only on loopback, for tests), and the MFA mode chosen */
+static bool loopback_http(const char *u)
+{
+	static const char *const ok[] = {"http://127.0.0.1", "http://localhost", "http://[::1]"};
+
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		size_t n = strlen(ok[i]);
+		if (!strncmp(u, ok[i], n) && (u[n] == '\0' || u[n] == ':' || u[n] == '/'))
+			return true;
+	}
+	return false;
+}
+static const char *bl_sso_issuer(const pp_config *c)
+{
+	if (!c->sso_enabled)
+		return NULL;
+	return (!strncmp(c->sso_issuer, "https://", 8) && c->sso_issuer[8]) ||
+	       loopback_http(c->sso_issuer) ? NULL : "an https:// URL";
+}
+static const char *bl_sso_mfa(const pp_config *c)
+{
+	if (!c->sso_enabled)
+		return NULL;
+	return !strcmp(c->sso_mfa, "local") || !strcmp(c->sso_mfa, "idp") ? NULL : "local or idp";
+}
+
+/* HIPAA keeps required documentation six years (45 CFR 164.316(b)(2)): the audit trail too */
+static const char *bl_audit_days(const pp_config *c)
+{
+	return c->retention_audit_days >= 2190 ? NULL : "2190 (at least 2190 days = 6 years, HIPAA "
+	                                                "documentation retention)";
+}
+
 static const pp_config_key keys[] = {
 	{"server.bind", PP_CFG_STR, OFF(server_bind), "127.0.0.1", 0, 0,
 	 "Address the HTTPS listener binds to (0.0.0.0 or :: for all interfaces).", NULL},
@@ -96,6 +129,30 @@ static const pp_config_key keys[] = {
 	 "A session unused for this long ends (HIPAA automatic logoff).", bl_idle},
 	{"session.absolute_timeout_s", PP_CFG_INT, OFF(session_absolute_timeout_s), "43200", 10, 604800,
 	 "A session ends this long after sign-in, whatever its activity.", bl_abs},
+	{"policy.break_glass_minutes", PP_CFG_INT, OFF(policy_break_glass_minutes), "60", 5, 480,
+	 "How long a clinician's break-glass access to a record without a care relationship lasts; "
+	 "each one goes to the privacy officer's review queue.", NULL},
+	{"policy.adolescent_age", PP_CFG_INT, OFF(policy_adolescent_age), "12", 0, 17,
+	 "From this age a parent's or guardian's proxy access no longer shows sensitive categories "
+	 "(see policy.sensitive_codes) or the adolescent's messages.", NULL},
+	{"policy.adult_age", PP_CFG_INT, OFF(policy_adult_age), "18", 13, 21,
+	 "At this age a parent's or guardian's proxy access ends, unless the now adult patient "
+	 "authorises it again.", NULL},
+	{"policy.sensitive_codes", PP_CFG_STR, OFF(policy_sensitive_codes),
+	 "sct|72892002 sct|19169002 sct|156073000 sct|267020005 sct|80583007 sct|370143000 "
+	 "sct|36923009 sct|361055000 sct|10939881000119105 sct|706893006 sct|35489007 "
+	 "icd10|F* icd10|O* icd10|Z3* icd10|A5* icd10|A60* icd10|A63* icd10|B20* "
+	 "loinc|2106-3 loinc|75622-1 loinc|5221-7", 0, 0,
+	 "Codes of sensitive categories (reproductive and sexual health, mental health, substance "
+	 "use — 42 CFR Part 2), hidden from parents' proxy access to adolescents and from proxies "
+	 "unless the patient consents: system|code, system one of sct, icd10, loinc, rxnorm; a "
+	 "trailing * matches a prefix.", NULL},
+	{"enrol.code_ttl_hours", PP_CFG_INT, OFF(enrol_code_ttl_hours), "72", 1, 720,
+	 "How long an activation code handed to a patient after an in-person identity check stays "
+	 "valid (single use).", NULL},
+	{"enrol.attempts_per_min", PP_CFG_INT, OFF(enrol_attempts_per_min), "5", 1, 600,
+	 "Enrolment attempts (activation code + birth date) allowed per source address per minute; "
+	 "beyond that, 429 until the bucket refills, even for a correct code.", NULL},
 	{"auth.mfa_required_staff", PP_CFG_BOOL, OFF(auth_mfa_required_staff), "true", 0, 0,
 	 "Staff must use multi-factor authentication.", bl_mfa_staff},
 	{"auth.mfa_required_patients", PP_CFG_BOOL, OFF(auth_mfa_required_patients), "true", 0, 0,
@@ -157,6 +214,134 @@ static const pp_config_key keys[] = {
 	{"oauth.anomaly_suspend", PP_CFG_BOOL, OFF(oauth_anomaly_suspend), "false", 0, 0,
 	 "Suspend a flagged client at once (its tokens stop working) instead of only flagging it.",
 	 NULL},
+	{"files.max_bytes", PP_CFG_INT, OFF(files_max_bytes), "26214400", 1024, 1073741824,
+	 "Largest file an upload may carry, in bytes. A larger declared Content-Length is refused (413) "
+	 "before the body is read; a body that grows past it is cut off; nothing is stored.", NULL},
+	{"files.allowed_types", PP_CFG_STR, OFF(files_allowed_types),
+	 "application/pdf,image/png,image/jpeg,text/plain", 0, 0,
+	 "Comma-separated MIME types an upload may have, as sniffed from its content by libmagic (the "
+	 "declared type and the file name are not trusted). Executables are always refused.", NULL},
+	{"files.clamd_socket", PP_CFG_STR, OFF(files_clamd_socket), "/run/clamav/clamd.ctl", 0, 0,
+	 "Where ClamAV's clamd listens: a unix socket path, or host:port. Every upload is streamed to "
+	 "it (INSTREAM) as it arrives.", NULL},
+	{"files.scan_mode", PP_CFG_STR, OFF(files_scan_mode), "refuse", 0, 0,
+	 "What an upload does when clamd cannot give a verdict: \"refuse\" (fail closed), or "
+	 "\"quarantine\" (stored but not downloadable until `phiportal files rescan` finds it clean). "
+	 "Never accepted unscanned.", NULL},
+	{"files.scan_timeout_s", PP_CFG_INT, OFF(files_scan_timeout_s), "60", 1, 3600,
+	 "How long a send to clamd or its verdict may take before the scan counts as failed.", NULL},
+	{"notify.smtp_url", PP_CFG_STR, OFF(notify_smtp_url), "", 0, 0,
+	 "Mail server for e-mail notices: smtp://HOST:PORT (STARTTLS required: a server that does not "
+	 "offer it gets nothing) or smtps://HOST:PORT; empty turns e-mail notices off.", NULL},
+	{"notify.smtp_ca_file", PP_CFG_STR, OFF(notify_smtp_ca_file), "", 0, 0,
+	 "CA bundle (PEM) trusted for the mail server's certificate, relative to the data directory; "
+	 "empty means the system's trust store.", NULL},
+	{"notify.smtp_username", PP_CFG_STR, OFF(notify_smtp_username), "", 0, 0,
+	 "SMTP AUTH user name (only ever sent over TLS); empty: no authentication.", NULL},
+	{"notify.smtp_password_file", PP_CFG_STR, OFF(notify_smtp_password_file), "", 0, 0,
+	 "File holding the SMTP AUTH password (one line, mode 0600), relative to the data directory; "
+	 "the password itself never goes in phiportal.conf.", NULL},
+	{"notify.mail_from", PP_CFG_STR, OFF(notify_mail_from), "no-reply@example.org", 0, 0,
+	 "Sender of e-mail notices (From header and envelope sender).", NULL},
+	{"notify.sms_webhook_url", PP_CFG_STR, OFF(notify_sms_webhook_url), "", 0, 0,
+	 "SMS gateway webhook (https:// only, certificate verified, no redirects) that receives a JSON "
+	 "POST {\"to\": \"+15555550123\", \"text\": \"...\"}; empty turns SMS notices off.", NULL},
+	{"notify.sms_ca_file", PP_CFG_STR, OFF(notify_sms_ca_file), "", 0, 0,
+	 "CA bundle (PEM) trusted for the SMS gateway's certificate, relative to the data directory; "
+	 "empty means the system's trust store.", NULL},
+	{"notify.sms_token_file", PP_CFG_STR, OFF(notify_sms_token_file), "", 0, 0,
+	 "File holding a bearer token sent to the SMS gateway as Authorization: Bearer (one line, mode "
+	 "0600), relative to the data directory; empty: none.", NULL},
+	{"notify.portal_url", PP_CFG_STR, OFF(notify_portal_url), "", 0, 0,
+	 "The link in every notice ({portal_url}): the portal's sign-in page (https, no query or "
+	 "fragment, so it can carry no identifier); empty means server.public_url followed by /.",
+	 NULL},
+	{"notify.org_name", PP_CFG_STR, OFF(notify_org_name), "Your care team", 0, 0,
+	 "Organisation name signed under notices ({org_name}).", NULL},
+	{"notify.retry_base_s", PP_CFG_INT, OFF(notify_retry_base_s), "30", 1, 86400,
+	 "A failed notice is retried after this many seconds, doubling after each further failure "
+	 "(at most a day between attempts).", NULL},
+	{"notify.max_attempts", PP_CFG_INT, OFF(notify_max_attempts), "8", 1, 100,
+	 "Delivery attempts before a notice is marked failed.", NULL},
+	{"notify.poll_ms", PP_CFG_INT, OFF(notify_poll_ms), "1000", 100, 600000,
+	 "How often the delivery worker looks for due notices (a notice queued by the server wakes it "
+	 "at once; polling finds retries and notices queued by `import`).", NULL},
+	{"notify.timeout_s", PP_CFG_INT, OFF(notify_timeout_s), "30", 1, 600,
+	 "Time limit of one SMTP or webhook delivery.", NULL},
+	{"notify.keep_days", PP_CFG_INT, OFF(notify_keep_days), "30", 1, 3650,
+	 "Sent, failed and cancelled outbox rows are deleted after this many days.", NULL},
+	{"notify.email_subject_message", PP_CFG_STR, OFF(notify_email_subject_message),
+	 "You have a new message", 0, 0,
+	 "Subject of the new-message e-mail (plain ASCII). Every notify template may use only "
+	 "{portal_url} and {org_name}; any other placeholder stops start-up.", NULL},
+	{"notify.email_body_message", PP_CFG_STR, OFF(notify_email_body_message),
+	 "You have a new message in your patient portal. Sign in at {portal_url} to read it.\\n\\n"
+	 "{org_name}", 0, 0,
+	 "Body of the new-message e-mail; \\n is a line break.", NULL},
+	{"notify.email_subject_result", PP_CFG_STR, OFF(notify_email_subject_result),
+	 "You have a new test result", 0, 0, "Subject of the new-result e-mail (plain ASCII).", NULL},
+	{"notify.email_body_result", PP_CFG_STR, OFF(notify_email_body_result),
+	 "A new test result is available in your patient portal. Sign in at {portal_url} to see "
+	 "it.\\n\\n{org_name}", 0, 0, "Body of the new-result e-mail; \\n is a line break.", NULL},
+	{"notify.sms_message", PP_CFG_STR, OFF(notify_sms_message),
+	 "{org_name}: you have a new message in your patient portal. Sign in at {portal_url}", 0, 0,
+	 "Text of the new-message SMS.", NULL},
+	{"notify.sms_result", PP_CFG_STR, OFF(notify_sms_result),
+	 "{org_name}: a new test result is available in your patient portal. Sign in at {portal_url}",
+	 0, 0, "Text of the new-result SMS.", NULL},
+	{"sso.enabled", PP_CFG_BOOL, OFF(sso_enabled), "false", 0, 0,
+	 "Staff may sign in through the organisation's OpenID Connect provider (\"Sign in with your "
+	 "organisation\"). Patients never use it.", NULL},
+	{"sso.issuer", PP_CFG_STR, OFF(sso_issuer), "", 0, 0,
+	 "The provider's issuer URL (https; http only on loopback); its discovery document is read from "
+	 "ISSUER/.well-known/openid-configuration.", bl_sso_issuer},
+	{"sso.client_id", PP_CFG_STR, OFF(sso_client_id), "", 0, 0,
+	 "phiportal's client_id at the provider. Register the redirect URI "
+	 "server.public_url + /api/v1/auth/sso/callback there.", NULL},
+	{"sso.client_secret_file", PP_CFG_STR, OFF(sso_client_secret_file), "", 0, 0,
+	 "File holding the client secret (one line, mode 0600), relative to the data directory; the "
+	 "server refuses to start when others can read it.", NULL},
+	{"sso.client_auth", PP_CFG_STR, OFF(sso_client_auth), "client_secret_basic", 0, 0,
+	 "How phiportal authenticates at the token endpoint: client_secret_basic or "
+	 "client_secret_post.", NULL},
+	{"sso.ca_file", PP_CFG_STR, OFF(sso_ca_file), "", 0, 0,
+	 "CA bundle (PEM) trusted for the provider's TLS certificate, relative to the data directory; "
+	 "empty means the system's trust store.", NULL},
+	{"sso.match_claim", PP_CFG_STR, OFF(sso_match_claim), "email", 0, 0,
+	 "The ID-token claim whose value identifies the staff account (linked with `phiportal user "
+	 "link-sso`). Only its blind index is stored.", NULL},
+	{"sso.scopes", PP_CFG_STR, OFF(sso_scopes), "openid email profile", 0, 0,
+	 "Scopes requested from the provider (must include openid).", NULL},
+	{"sso.mfa", PP_CFG_STR, OFF(sso_mfa), "", 0, 0,
+	 "Who does the second factor for SSO sign-ins: \"local\" (TOTP in phiportal, as after a "
+	 "password) or \"idp\" (the ID token must assert MFA through amr or acr). Must be set when SSO "
+	 "is on.", bl_sso_mfa},
+	{"sso.required_amr", PP_CFG_STR, OFF(sso_required_amr), "mfa otp hwk swk sms", 0, 0,
+	 "With sso.mfa = idp: an ID token whose amr claim holds one of these values (space-separated) "
+	 "asserts MFA.", NULL},
+	{"sso.required_acr", PP_CFG_STR, OFF(sso_required_acr), "", 0, 0,
+	 "With sso.mfa = idp: if set, an ID token whose acr claim equals this value also asserts MFA.",
+	 NULL},
+	{"auth.staff_password_login", PP_CFG_BOOL, OFF(auth_staff_password_login), "true", 0, 0,
+	 "Staff may sign in with a local password. false: staff must use SSO (a password sign-in by a "
+	 "staff account is refused with 403 password_login_disabled); patients are unaffected.", NULL},
+	{"retention.messages_days", PP_CFG_INT, OFF(retention_messages_days), "2555", 1, 36500,
+	 "Messages (and a thread once its last message goes) are purged this many days after they were "
+	 "sent, unless a legal hold covers them (`phiportal retention run`, and the scheduled run).",
+	 NULL},
+	{"retention.attachments_days", PP_CFG_INT, OFF(retention_attachments_days), "2555", 1, 36500,
+	 "Message attachments are crypto-shredded (data key destroyed, blob deleted) this many days "
+	 "after upload, unless a legal hold covers them.", NULL},
+	{"retention.documents_days", PP_CFG_INT, OFF(retention_documents_days), "3650", 1, 36500,
+	 "Uploaded documents are crypto-shredded, with their DocumentReference, this many days after "
+	 "upload, unless a legal hold covers them.", NULL},
+	{"retention.audit_days", PP_CFG_INT, OFF(retention_audit_days), "2190", 1, 36500,
+	 "Audit records are kept at least this long (HIPAA: 6 years = 2190 days; less fails the "
+	 "baseline). The retention job never deletes audit records; removing older ones needs an "
+	 "archived, verified export.", bl_audit_days},
+	{"jobs.retention_interval_s", PP_CFG_INT, OFF(jobs_retention_interval_s), "86400", 0, 31536000,
+	 "How often `serve` runs retention (the first run one interval after start); 0 turns the "
+	 "scheduled run off (`phiportal retention run` still works).", NULL},
 };
 
 const pp_config_key *pp_config_keys(size_t *n)

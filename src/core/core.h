@@ -135,6 +135,12 @@ typedef struct pp_config {
 	/* sessions */
 	int session_idle_timeout_s;
 	int session_absolute_timeout_s;
+	int policy_break_glass_minutes;
+	int enrol_code_ttl_hours;
+	int enrol_attempts_per_min;
+	int policy_adolescent_age;
+	int policy_adult_age;
+	char policy_sensitive_codes[2048];
 	/* authentication */
 	bool auth_mfa_required_staff;
 	bool auth_mfa_required_patients;
@@ -168,6 +174,53 @@ typedef struct pp_config {
 	int oauth_anomaly_min_reads;
 	int oauth_anomaly_factor;
 	bool oauth_anomaly_suspend;
+	/* files: uploads, type control, malware scanning */
+	int files_max_bytes;
+	char files_allowed_types[256];
+	char files_clamd_socket[256];   /* unix socket path, or host:port */
+	char files_scan_mode[16];       /* "refuse" or "quarantine"; never accept unscanned */
+	int files_scan_timeout_s;
+	/* notifications without PHI (notify/) */
+	char notify_smtp_url[256];
+	char notify_smtp_ca_file[256];
+	char notify_smtp_username[128];
+	char notify_smtp_password_file[256];
+	char notify_mail_from[256];
+	char notify_sms_webhook_url[256];
+	char notify_sms_ca_file[256];
+	char notify_sms_token_file[256];
+	char notify_portal_url[256];
+	char notify_org_name[128];
+	int notify_retry_base_s;
+	int notify_max_attempts;
+	int notify_poll_ms;
+	int notify_timeout_s;
+	int notify_keep_days;
+	char notify_email_subject_message[256];
+	char notify_email_body_message[1024];
+	char notify_email_subject_result[256];
+	char notify_email_body_result[1024];
+	char notify_sms_message[512];
+	char notify_sms_result[512];
+	/* staff sign-in through the organisation's OpenID provider (auth/sso.h) */
+	bool sso_enabled;
+	char sso_issuer[256];
+	char sso_client_id[256];
+	char sso_client_secret_file[256];
+	char sso_client_auth[24];        /* "client_secret_basic" or "client_secret_post" */
+	char sso_ca_file[256];
+	char sso_match_claim[64];
+	char sso_scopes[256];
+	char sso_mfa[8];                 /* "local" or "idp"; must be set when SSO is on */
+	char sso_required_amr[256];
+	char sso_required_acr[256];
+	bool auth_staff_password_login;
+	/* retention and legal holds (jobs/) */
+	int retention_messages_days;
+	int retention_attachments_days;
+	int retention_documents_days;
+	int retention_audit_days;       /* the baseline refuses less than 2190 (six years) */
+	int jobs_retention_interval_s;  /* 0: no scheduled run inside serve */
 } pp_config;
 
 /* description of one key: used by the parser, the validator, the docs and compliance check */
@@ -206,6 +259,8 @@ struct pp_crypto;
 struct pp_audit;
 struct pp_auth;
 struct pp_oauth;
+struct pp_notify;
+struct pp_sso;
 typedef struct pp_app {
 	const pp_config *cfg;
 	struct pp_store *store;
@@ -213,6 +268,9 @@ typedef struct pp_app {
 	struct pp_audit *audit;
 	struct pp_auth *auth;
 	struct pp_oauth *oauth;    /* NULL until the authorization server is wired in */
+	struct pp_notify *notify;  /* PHI-free notifications: pp_notify_enqueue (notify/notify.h) */
+	struct pp_sso *sso;        /* staff SSO relying party (auth/sso.h); NULL when sso.enabled is off */
+	struct pp_files *files;    /* the encrypted file store (files/files.h); NULL outside serve */
 } pp_app;
 
 #endif

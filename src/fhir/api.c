@@ -24,6 +24,7 @@
 typedef struct refcache {
 	char **from, **to;         /* to[i] NULL: drop the reference */
 	int n;
+	uint64_t epoch;            /* the request's store epoch, for cache.c (0: none) */
 } refcache;
 
 static void refcache_free(refcache *rc)
@@ -34,25 +35,21 @@ static void refcache_free(refcache *rc)
 	}
 	free(rc->from);
 	free(rc->to);
-	memset(rc, 0, sizeof *rc);
+	rc->from = rc->to = NULL;
+	rc->n = 0;
 }
 
-static int lookup_pub(struct pp_store *st, struct pp_crypto *c, const char *type, const char *id,
-                      char *pub, size_t cap)
+static int lookup_pub(struct pp_store *st, struct pp_crypto *c, uint64_t epoch, const char *type,
+                      const char *id, char *pub, size_t cap)
 {
 	uint8_t bidx[32];
-	pp_store_resource row = {0};
 	int rc;
 
 	if (!pp_fhir_known_type(type) || !pp_fhir_valid_id(id))
 		return PP_ENOTFOUND;
 	if ((rc = pp_fhir_lid_bidx(c, type, id, bidx)))
 		return rc;
-	rc = pp_store_resource_find_lid(st, type, bidx, &row);
-	if (!rc)
-		snprintf(pub, cap, "%s", row.pub_id);
-	pp_store_resource_clear(&row);
-	return rc;
+	return pp_fhir_cache_pub_of_lid(st, epoch, type, bidx, pub, cap);
 }
 
 enum { REF_KEEP = 0, REF_REWRITE = 1, REF_DROP = 2 };
@@ -78,8 +75,8 @@ static bool split_relative(const char *p, char *type, size_t tcap, char *id, siz
 	return true;
 }
 
-static int resolve(struct pp_store *st, struct pp_crypto *c, const char *ref, char *out,
-                   size_t cap)
+static int resolve(struct pp_store *st, struct pp_crypto *c, uint64_t epoch, const char *ref,
+                   char *out, size_t cap)
 {
 	char type[48], id[80], pub[48];
 	int rc;
@@ -94,7 +91,7 @@ static int resolve(struct pp_store *st, struct pp_crypto *c, const char *ref, ch
 			"AllergyIntolerance", "DocumentReference", "Device", "PractitionerRole",
 		};
 		for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-			rc = lookup_pub(st, c, order[i], ref + 9, pub, sizeof pub);
+			rc = lookup_pub(st, c, epoch, order[i], ref + 9, pub, sizeof pub);
 			if (!rc) {
 				snprintf(out, cap, "%s/%s", order[i], pub);
 				return REF_REWRITE;
@@ -114,7 +111,7 @@ static int resolve(struct pp_store *st, struct pp_crypto *c, const char *ref, ch
 			if (p[-1] == '/' && ++slashes == 2)
 				break;
 		if (slashes == 2 && split_relative(p, type, sizeof type, id, sizeof id) &&
-		    lookup_pub(st, c, type, id, pub, sizeof pub) == PP_OK) {
+		    lookup_pub(st, c, epoch, type, id, pub, sizeof pub) == PP_OK) {
 			snprintf(out, cap, "%s/%s", type, pub);
 			return REF_REWRITE;
 		}
@@ -122,7 +119,7 @@ static int resolve(struct pp_store *st, struct pp_crypto *c, const char *ref, ch
 	}
 	if (!split_relative(ref, type, sizeof type, id, sizeof id))
 		return REF_DROP;
-	rc = lookup_pub(st, c, type, id, pub, sizeof pub);
+	rc = lookup_pub(st, c, epoch, type, id, pub, sizeof pub);
 	pp_wipe(id, sizeof id);
 	if (rc == PP_ENOTFOUND)
 		return REF_DROP;
@@ -145,7 +142,7 @@ static int resolve_cached(struct pp_store *st, struct pp_crypto *c, refcache *ca
 			return REF_REWRITE;
 		}
 	}
-	rc = resolve(st, c, ref, out, cap);
+	rc = resolve(st, c, cache ? cache->epoch : 0, ref, out, cap);
 	if (cache && (rc == REF_REWRITE || rc == REF_DROP) && cache->n < REFCACHE_MAX) {
 		if (!cache->from) {
 			cache->from = calloc(REFCACHE_MAX, sizeof *cache->from);
@@ -494,6 +491,19 @@ static int copy_value(txt *t, int depth)
 
 	if (depth > TXT_DEPTH_MAX || t->p >= t->end)
 		return TXT_FALLBACK;
+	if (*t->p == '{' || *t->p == '[') {
+		/* Nothing inside to rewrite (no "reference" key anywhere in it): the stored text is
+		 * already what jansson would write, as for any other value copied verbatim. Most of a
+		 * resource is such (codings, values, periods), so it goes in one piece. */
+		const char *e = skip_value(t->p, t->end, depth);
+		if (!e)
+			return TXT_FALLBACK;
+		if (!memmem(t->p, (size_t)(e - t->p), "\"reference\"", 11)) {
+			rc = pp_buf_append(t->out, t->p, (size_t)(e - t->p));
+			t->p = e;
+			return rc;
+		}
+	}
 	if (*t->p == '{')
 		return copy_object(t, depth, OBJ_ANY);
 	if (*t->p != '[')
@@ -554,20 +564,38 @@ static int note_reads(pp_app *app, pp_http_request *r, const pp_fhir_caller *c, 
 	return pp_oauth_note_reads(app->oauth, r, &c->grant, n);
 }
 
-/* Appends the served form of a stored row (with its body) to out; res, when the caller has
- * parsed the body already, is used for the tree path. */
+/* Appends the served form of a stored row to out; res, when the caller has parsed the body already,
+ * is used for the tree path. A row without its body is opened from the store unless its served
+ * text is cached (cache.c) under the request's epoch. Only called once every check on the row has
+ * passed. */
 static int serve_row_text(pp_app *app, refcache *cache, const pp_store_resource *row, json_t *res,
                           pp_buf *out)
 {
 	uint8_t *pt = NULL;
-	size_t ptlen = 0;
+	size_t ptlen = 0, mark = out->len;
 	char *text = NULL;
 	json_t *own = NULL;
+	pp_store_resource full = {0};
+	uint64_t epoch = cache ? cache->epoch : 0;
 	int rc;
 
+	if (pp_fhir_cache_text_get(app->store, epoch, row->id, out))
+		return PP_OK;
+	if (!res && !row->body) {
+		/* the row as it is now, but never if it moved to another compartment or type */
+		if ((rc = pp_fhir_cache_get(app->store, epoch, row->id, true, &full)))
+			return rc;
+		if (full.patient_id != row->patient_id || strcmp(full.type, row->type)) {
+			pp_store_resource_clear(&full);
+			return PP_EBUSY;
+		}
+		row = &full;
+	}
 	if (!res) {
-		if (!row->body || !row->body_len)
-			return PP_EINVAL;
+		if (!row->body || !row->body_len) {
+			rc = PP_EINVAL;
+			goto out;
+		}
 		rc = pp_crypto_unseal(app->crypto, "resource", "body", row->id, row->body,
 		                      row->body_len, &pt, &ptlen);
 		if (rc)
@@ -589,12 +617,15 @@ static int serve_row_text(pp_app *app, refcache *cache, const pp_store_resource 
 	}
 	rc = pp_buf_appends(out, text);
 out:
+	if (!rc)
+		pp_fhir_cache_text_put(app->store, epoch, row->id, out->data + mark, out->len - mark);
 	if (text) {
 		pp_wipe(text, strlen(text));
 		free(text);
 	}
 	json_decref(own);
 	pp_crypto_free_plain(pt, ptlen);
+	pp_store_resource_clear(&full);
 	return rc;
 }
 
@@ -610,7 +641,7 @@ static void phi_buf_init(pp_buf *b, size_t limit, size_t expect)
 
 /* ---- helpers ---- */
 
-static int patient_pub(pp_app *app, int64_t patient_id, char *out, size_t cap)
+static int patient_pub(pp_app *app, uint64_t epoch, int64_t patient_id, char *out, size_t cap)
 {
 	pp_store_resource row = {0};
 	int rc;
@@ -618,7 +649,7 @@ static int patient_pub(pp_app *app, int64_t patient_id, char *out, size_t cap)
 	out[0] = '\0';
 	if (patient_id <= 0)
 		return PP_ENOTFOUND;
-	rc = pp_store_resource_get(app->store, patient_id, &row);
+	rc = pp_fhir_cache_get(app->store, epoch, patient_id, false, &row);
 	if (!rc)
 		snprintf(out, cap, "%s", row.pub_id);
 	pp_store_resource_clear(&row);
@@ -670,6 +701,7 @@ static int h_read(void *vapp, pp_http_request *r)
 		return pp_fhir_api_error(r, 404, "not-supported", "Resource type not supported");
 	if (pp_fhir_api_authenticate(app, r, &c))
 		return 0;
+	cache.epoch = c.epoch;
 	if (!pp_fhir_api_scope_allows(&c, type, PP_SCOPE_R, NULL)) {
 		if (pp_fhir_api_audit(app, &c, "read", NULL, type, audit_id(id), "denied", NULL,
 		                      "scope"))
@@ -678,7 +710,7 @@ static int h_read(void *vapp, pp_http_request *r)
 	}
 	rc = PP_ENOTFOUND;
 	if (id && strlen(id) < sizeof row.pub_id && pp_fhir_valid_id(id))
-		rc = pp_store_resource_get_pub(app->store, type, id, &row);
+		rc = pp_fhir_cache_get_pub(app->store, c.epoch, type, id, &row);
 	if (rc == PP_ENOTFOUND) {
 		if (pp_fhir_api_audit(app, &c, "read", NULL, type, audit_id(id), "denied", NULL,
 		                      "not-found"))
@@ -690,28 +722,33 @@ static int h_read(void *vapp, pp_http_request *r)
 	if (row.patient_id > 0 && row.patient_id == row.id)
 		snprintf(ppub, sizeof ppub, "%s", row.pub_id);   /* a Patient is its own compartment */
 	else if (row.patient_id > 0)
-		patient_pub(app, row.patient_id, ppub, sizeof ppub);
-	pp_policy_check(app->store, &c.p, PP_POLICY_READ,
+		patient_pub(app, c.epoch, row.patient_id, ppub, sizeof ppub);
+	pp_policy_decide(app, &c.p, PP_POLICY_READ,
 	                &(pp_policy_target){.patient_id = row.patient_id, .resource_type = type}, &d);
 	if (d.effect != PP_POLICY_DENY && c.restricted && row.patient_id > 0 &&
 	    row.patient_id != c.restrict_patient) {
 		d.effect = PP_POLICY_DENY;
 		d.reason = "outside-grant";
 	}
+	if (d.effect != PP_POLICY_DENY && !strcmp(d.reason, "proxy"))
+		snprintf(c.on_behalf_of, sizeof c.on_behalf_of, "patient:%s", ppub);
 	if (d.effect == PP_POLICY_DENY) {
 		rc = pp_fhir_api_audit(app, &c, "read", ppub, type, row.pub_id, "denied", d.purpose,
 		                       d.reason);
 		pp_store_resource_clear(&row);
 		return rc ? pp_fhir_api_audit_failed(r) : pp_fhir_api_not_found(r);
 	}
-	if (pp_fhir_api_scope_needs_resource(&c, type, PP_SCOPE_R)) {
-		/* a granular scope decides on the content */
+	if (pp_fhir_api_scope_needs_resource(&c, type, PP_SCOPE_R) || d.hide) {
+		/* a granular scope, or what the decision hides (sensitive categories for some proxies),
+		 * decides on the content */
 		if ((rc = pp_fhir_resource_load(app->crypto, &row, &res)))
 			goto fail;
-		if (!pp_fhir_api_scope_allows(&c, type, PP_SCOPE_R, res)) {
+		if (!pp_fhir_api_scope_allows(&c, type, PP_SCOPE_R, res) ||
+		    !pp_policy_visible(app, &d, res)) {
+			bool hidden = pp_fhir_api_scope_allows(&c, type, PP_SCOPE_R, res);
 			json_decref(res);
 			rc = pp_fhir_api_audit(app, &c, "read", ppub, type, row.pub_id, "denied",
-			                       d.purpose, "scope-granular");
+			                       d.purpose, hidden ? "sensitive-hidden" : "scope-granular");
 			pp_store_resource_clear(&row);
 			return rc ? pp_fhir_api_audit_failed(r) : pp_fhir_api_not_found(r);
 		}
@@ -762,10 +799,13 @@ typedef struct collect {
 	const pp_fhir_caller *c;
 	const pp_fhir_search *s;
 	bool per_row_policy;       /* a scan across patients: check each row */
+	unsigned hide;             /* the compartment's decision hides some resources (d.hide) */
 	bool need_body;            /* filters, a date sort or a granular scope look at the body;
 	                              otherwise rows come without bodies and only the page is opened */
 	hit *hits;
 	size_t n, cap;
+	int64_t *ids;              /* instead of hits: every row of one compartment, in row order */
+	int64_t ids_patient;
 	int err;
 } collect;
 
@@ -775,9 +815,10 @@ static int collect_row(void *vctx, const pp_store_resource *row)
 	json_t *res = NULL;
 	int rc;
 
+	pp_policy_decision d = {.effect = PP_POLICY_ALLOW, .hide = x->hide};
+
 	if (x->per_row_policy) {
-		pp_policy_decision d;
-		pp_policy_check(x->app->store, &x->c->p, PP_POLICY_SEARCH,
+		pp_policy_decide(x->app, &x->c->p, PP_POLICY_SEARCH,
 		                &(pp_policy_target){.patient_id = row->patient_id,
 		                                    .resource_type = x->s->type},
 		                &d);
@@ -792,6 +833,10 @@ static int collect_row(void *vctx, const pp_store_resource *row)
 	} else if ((rc = pp_fhir_resource_load(x->app->crypto, row, &res))) {
 		x->err = rc;
 		return 1;
+	}
+	if (d.hide && (!res || !pp_policy_visible(x->app, &d, res))) {
+		json_decref(res);   /* hidden from this caller (need_body is set whenever hide can be) */
+		return 0;
 	}
 	if (res && (!pp_fhir_search_match(x->s, res, row->pub_id, row->last_updated_ms) ||
 	            !pp_fhir_api_scope_allows(x->c, x->s->type, PP_SCOPE_S, res))) {
@@ -820,30 +865,14 @@ static int collect_row(void *vctx, const pp_store_resource *row)
 	return 0;
 }
 
-/* every row of the patient's compartment of this type is a hit, in row order */
-static int collect_ids(pp_app *app, int64_t patient_id, const char *type, collect *x)
+/* every row of the patient's compartment of this type is a hit, in row order: only the row ids
+ * are kept (x->ids), the page's rows are looked up when it is written */
+static int collect_ids(pp_app *app, uint64_t epoch, int64_t patient_id, const char *type,
+                       collect *x)
 {
-	int64_t *ids = NULL;
-	size_t n = 0;
-	int rc = pp_store_resource_ids_for_patient(app->store, patient_id, type, &ids, &n);
+	int rc = pp_fhir_cache_ids(app->store, epoch, patient_id, type, &x->ids, &x->n);
 
-	if (rc || !n)
-		goto out;
-	if (!(x->hits = calloc(n, sizeof *x->hits))) {
-		rc = PP_ENOMEM;
-		goto out;
-	}
-	x->cap = n;
-	for (size_t i = 0; i < n; i++) {
-		hit *h = &x->hits[i];
-		h->row.id = ids[i];
-		h->row.patient_id = patient_id;
-		snprintf(h->row.type, sizeof h->row.type, "%s", type);
-		h->seq = i;
-	}
-	x->n = n;
-out:
-	free(ids);
+	x->ids_patient = patient_id;
 	return rc;
 }
 
@@ -916,6 +945,7 @@ static int h_search(void *vapp, pp_http_request *r)
 		return pp_fhir_api_error(r, 404, "not-supported", "Resource type not supported");
 	if (pp_fhir_api_authenticate(app, r, &c))
 		return 0;
+	cache.epoch = c.epoch;
 	if (!(s = calloc(1, sizeof *s)))
 		return PP_ENOMEM;
 	rc = pp_fhir_search_parse(type, pp_http_query_string(r), pp_fhir_api_strict(r), s);
@@ -939,7 +969,7 @@ static int h_search(void *vapp, pp_http_request *r)
 
 	/* whose data: patient=, else the caller's own compartment, else a capped scan */
 	if (pp_fhir_api_directory_type(type)) {
-		pp_policy_check(app->store, &c.p, PP_POLICY_SEARCH,
+		pp_policy_decide(app, &c.p, PP_POLICY_SEARCH,
 		                &(pp_policy_target){.resource_type = type}, &d);
 		if (d.effect == PP_POLICY_DENY)
 			deny = d.reason;
@@ -948,20 +978,21 @@ static int h_search(void *vapp, pp_http_request *r)
 		if (s->patient[0]) {
 			pp_store_resource prow = {0};
 			snprintf(ppub, sizeof ppub, "%s", audit_id(s->patient));
-			if (pp_store_resource_get_pub(app->store, "Patient", s->patient, &prow) == PP_OK)
+			if (pp_fhir_cache_get_pub(app->store, c.epoch, "Patient", s->patient, &prow) ==
+			    PP_OK)
 				patient_id = prow.id;
 			pp_store_resource_clear(&prow);
 			if (!patient_id)
 				deny = "no-patient";
 		} else if (c.restricted) {
 			patient_id = c.restrict_patient;
-			if (patient_pub(app, patient_id, ppub, sizeof ppub))
+			if (patient_pub(app, c.epoch, patient_id, ppub, sizeof ppub))
 				deny = "no-patient";
 		} else {
 			scan = true;   /* user/system caller across patients: checked row by row */
 		}
 		if (!deny && !scan) {
-			pp_policy_check(app->store, &c.p, PP_POLICY_SEARCH,
+			pp_policy_decide(app, &c.p, PP_POLICY_SEARCH,
 			                &(pp_policy_target){.patient_id = patient_id, .resource_type = type},
 			                &d);
 			if (d.effect == PP_POLICY_DENY)
@@ -990,8 +1021,14 @@ static int h_search(void *vapp, pp_http_request *r)
 	x.c = &c;
 	x.s = s;
 	x.per_row_policy = scan && !pp_fhir_api_directory_type(type);
+	x.hide = scan ? 0 : d.hide;
+	/* a decision that hides resources looks at every body; a scan by someone who may act for
+	 * others (a proxy) may meet such decisions row by row */
 	x.need_body = pp_fhir_search_needs_body(s) ||
-	              pp_fhir_api_scope_needs_resource(&c, type, PP_SCOPE_S);
+	              pp_fhir_api_scope_needs_resource(&c, type, PP_SCOPE_S) || x.hide ||
+	              (x.per_row_policy && (!strcmp(c.p.role, "proxy") || !strcmp(c.p.role, "patient")));
+	if (!scan && d.effect != PP_POLICY_DENY && !strcmp(d.reason, "proxy"))
+		snprintf(c.on_behalf_of, sizeof c.on_behalf_of, "patient:%s", ppub);
 	if (scan && x.need_body)
 		rc = pp_store_resource_each_of_type_limit(app->store, type, SCAN_MAX, collect_row, &x);
 	else if (scan)
@@ -1000,7 +1037,7 @@ static int h_search(void *vapp, pp_http_request *r)
 	else if (x.need_body)
 		rc = pp_store_resource_each_for_patient(app->store, patient_id, type, collect_row, &x);
 	else if (!s->nids && !s->nlast_updated && s->sort == PP_FHIR_SORT_NONE)
-		rc = collect_ids(app, patient_id, type, &x);   /* nothing to decide: every row is a hit */
+		rc = collect_ids(app, c.epoch, patient_id, type, &x);   /* nothing to decide: every row is a hit */
 	else
 		rc = pp_store_resource_each_meta_for_patient(app->store, patient_id, type, collect_row,
 		                                             &x);
@@ -1008,7 +1045,9 @@ static int h_search(void *vapp, pp_http_request *r)
 		rc = x.err;
 	if (rc)
 		goto fail;
-	if (s->sort == PP_FHIR_SORT_DATE || s->sort == PP_FHIR_SORT_UPDATED)
+	if (!x.hits)
+		;   /* row ids only (collect_ids): no sort was asked for */
+	else if (s->sort == PP_FHIR_SORT_DATE || s->sort == PP_FHIR_SORT_UPDATED)
 		qsort(x.hits, x.n, sizeof *x.hits, cmp_asc);
 	else if (s->sort != PP_FHIR_SORT_NONE)
 		qsort(x.hits, x.n, sizeof *x.hits, cmp_desc);
@@ -1040,15 +1079,19 @@ static int h_search(void *vapp, pp_http_request *r)
 	if ((rc = pp_buf_appends(&body, "]")))
 		goto fail;
 	for (size_t i = offset; i < end; i++) {
-		hit *h = &x.hits[i];
+		hit *h = x.ids ? NULL : &x.hits[i];
+		int64_t hid = h ? h->row.id : x.ids[i];
+		int64_t hpatient = h ? h->row.patient_id : x.ids_patient;
+		json_t *hres = h ? h->res : NULL;
 		pp_store_resource full = {0};
-		const pp_store_resource *row = &h->row;
-		if (!h->res) {
-			/* decided on the row alone: open it now (as it is now, should it have changed
-			 * meanwhile; but never if it moved to another compartment than the one checked) */
-			if ((rc = pp_store_resource_get(app->store, h->row.id, &full)))
+		const pp_store_resource *row = h ? &h->row : NULL;
+		if (!hres) {
+			/* decided on the row alone: look it up now (as it is now, should it have changed
+			 * meanwhile; but never if it moved to another compartment than the one checked);
+			 * serve_row_text opens its body unless the served text is cached */
+			if ((rc = pp_fhir_cache_get(app->store, c.epoch, hid, false, &full)))
 				goto fail;
-			if (full.patient_id != h->row.patient_id || strcmp(full.type, type)) {
+			if (full.patient_id != hpatient || strcmp(full.type, type)) {
 				pp_store_resource_clear(&full);
 				rc = PP_EBUSY;
 				goto fail;
@@ -1056,15 +1099,18 @@ static int h_search(void *vapp, pp_http_request *r)
 			row = &full;
 		}
 		pp_buf_reset(&url);
-		if ((rc = pp_buf_appendf(&url, "%s/fhir/%s/%s", base_url(app), type, row->pub_id)) ||
-		    (rc = pp_buf_appendf(&ids, "%s%s", i > offset ? "," : "", row->pub_id)) ||
+		if ((rc = pp_buf_appends(&url, base_url(app))) ||
+		    (rc = pp_buf_appends(&url, "/fhir/")) || (rc = pp_buf_appends(&url, type)) ||
+		    (rc = pp_buf_appends(&url, "/")) || (rc = pp_buf_appends(&url, row->pub_id)) ||
+		    (i > offset && (rc = pp_buf_appends(&ids, ","))) ||
+		    (rc = pp_buf_appends(&ids, row->pub_id)) ||
 		    (rc = pp_buf_appends(&body, i > offset ? ",{\"fullUrl\":" : ",\"entry\":[{\"fullUrl\":")) ||
 		    (rc = put_json_str(&body, pp_buf_cstr(&url))) ||
 		    (rc = pp_buf_appends(&body, ",\"resource\":"))) {
 			pp_store_resource_clear(&full);
 			goto fail;
 		}
-		rc = serve_row_text(app, &cache, row, h->res, &body);
+		rc = serve_row_text(app, &cache, row, hres, &body);
 		pp_store_resource_clear(&full);
 		if (rc || (rc = pp_buf_appends(&body, ",\"search\":{\"mode\":\"match\"}}")))
 			goto fail;
@@ -1091,9 +1137,10 @@ fail:
 	else
 		rc = pp_fhir_api_error(r, 500, "exception", "The server could not complete the request");
 out:
-	for (size_t i = 0; i < x.n; i++)
+	for (size_t i = 0; x.hits && i < x.n; i++)
 		json_decref(x.hits[i].res);
 	free(x.hits);
+	free(x.ids);
 	refcache_free(&cache);
 	pp_buf_free(&body);
 	pp_buf_free(&url);

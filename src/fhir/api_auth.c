@@ -5,6 +5,7 @@
  *
  * Without an authorization server (app->oauth NULL) every bearer token is invalid (401). */
 #include "fhir/api_internal.h"
+#include "store/store_epoch.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -173,6 +174,7 @@ static int from_token(pp_app *app, pp_http_request *r, pp_fhir_caller *c)
 		return PP_EAUTH;
 	}
 	c->token = true;
+	c->epoch = g->store_epoch;
 	snprintf(c->p.actor, sizeof c->p.actor, "client:%s", g->client_id);
 	snprintf(c->p.session_id, sizeof c->p.session_id, "%s", g->token_id);
 	c->p.user_id = g->user_id;
@@ -231,6 +233,8 @@ static int from_session(pp_app *app, pp_http_request *r, pp_fhir_caller *c)
 		c->restrict_patient = s.patient_id;
 	}
 	pp_wipe(s.csrf, sizeof s.csrf);
+	if (pp_store_epoch(app->store, &c->epoch))
+		c->epoch = 0;   /* no cache for this request */
 	return PP_OK;
 }
 

@@ -24,8 +24,9 @@ typedef struct pp_fhir_caller {
 	enum pp_scope_context ctx;   /* the scope context the token's grant acts in */
 	bool restricted;             /* may see one patient's compartment only ... */
 	int64_t restrict_patient;    /* ... this one (0: none at all) */
-	char on_behalf_of[32];
+	char on_behalf_of[48];     /* "user:<id>" (an app acting for a user) or "patient:<id>" (a proxy) */
 	char scopes[200];            /* granted scopes for the audit detail (truncated) */
+	uint64_t epoch;              /* store epoch at authentication, for cache.c (0: none) */
 } pp_fhir_caller;
 
 extern const char *const pp_fhir_api_types[];   /* NULL-terminated */
@@ -58,5 +59,22 @@ int pp_fhir_api_cursor_make(pp_app *app, const pp_fhir_caller *c, const pp_fhir_
                             uint32_t offset, char *out, size_t cap);
 int pp_fhir_api_cursor_check(pp_app *app, const pp_fhir_caller *c, const pp_fhir_search *s,
                              uint32_t *offset);
+
+/* ---- cached row lookups (cache.c): as the pp_store_resource_* functions they stand for, from
+ * memory when the rows were read under the same store epoch (0: always the store) ---- */
+/* the row by id; with_body false leaves body NULL (only the row's metadata is wanted) */
+int pp_fhir_cache_get(pp_store *st, uint64_t epoch, int64_t id, bool with_body,
+                      pp_store_resource *out);
+int pp_fhir_cache_get_pub(pp_store *st, uint64_t epoch, const char *type, const char *pub_id,
+                          pp_store_resource *out);
+int pp_fhir_cache_pub_of_lid(pp_store *st, uint64_t epoch, const char *type,
+                             const uint8_t lid_bidx[32], char *pub_id, size_t cap);
+/* *ids malloc'd (NULL when none) */
+int pp_fhir_cache_ids(pp_store *st, uint64_t epoch, int64_t patient_id, const char *type,
+                      int64_t **ids, size_t *n);
+/* the served text of row id (decrypted PHI: see cache.c for the rules), appended to out on a hit;
+ * call only where the row would otherwise be opened, after every check */
+bool pp_fhir_cache_text_get(pp_store *st, uint64_t epoch, int64_t id, pp_buf *out);
+void pp_fhir_cache_text_put(pp_store *st, uint64_t epoch, int64_t id, const char *text, size_t len);
 
 #endif

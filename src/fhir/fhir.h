@@ -66,6 +66,10 @@ int pp_fhir_demo_observations(struct pp_store *st, struct pp_crypto *c, int64_t 
  * PP_ENOTFOUND when the row is not a Patient. The caller json_decref's *out. */
 int pp_fhir_summary(struct pp_store *st, struct pp_crypto *c, int64_t patient_id, json_t **out);
 
+/* The blind index of "Type/logical-id" under which a resource is found without storing its id
+ * (e.g. a Patient by medical record number, which Synthea uses as the logical id). */
+int pp_fhir_lid_bidx(struct pp_crypto *c, const char *type, const char *id, uint8_t out[32]);
+
 /* Decrypts one stored resource into a JSON object (caller json_decref's). */
 int pp_fhir_resource_load(struct pp_crypto *c, const void *stored_resource /* pp_store_resource */,
                           json_t **out);

@@ -70,6 +70,47 @@ int pp_http_server_new(pp_http_server **out, const pp_config *cfg, void *app);
  * a GET route also answers HEAD. Routes are added before pp_http_server_start. */
 int pp_http_route(pp_http_server *s, const char *method, const char *pattern, pp_http_handler h,
                   void *route_data);
+/* ---- streaming bodies (uploads and downloads of any size in O(chunk) memory) ----
+ * An upload route receives its body piece by piece as it arrives instead of buffered whole:
+ *   begin  runs on a worker once the headers are complete, before the body is read (the connection
+ *          is suspended meanwhile): authenticate, authorise, open the sink. Return 0 with *ctx set
+ *          to take the body; or set a response (pp_http_error) and return 0 with *ctx NULL to
+ *          refuse it (the body is never read; the connection closes after the response); a
+ *          negative PP_E* code refuses with the generic error for that code.
+ *   chunk  runs on an I/O thread for each piece of body (a few KiB) as it arrives; CPU work and
+ *          short local I/O only. A negative return refuses the body: nothing more is handed to
+ *          the route, and end runs with that code once the body is complete.
+ *   end    runs on a worker when the body is complete (err 0) or was refused (err < 0:
+ *          PP_ETOOBIG when more than max_bytes were declared in Content-Length, then before any
+ *          byte is read, or arrived; or chunk's code). It sets the response as a handler does and
+ *          owns ctx from then on (frees it).
+ *   abort  runs on an I/O thread when the connection ends while ctx is held and end will not run
+ *          (no response can be sent): err is the refusal when a client kept sending more than
+ *          PP_HTTP_UPLOAD_DRAIN bytes after it and was cut off, PP_EIO when the client went away
+ *          mid-body, PP_EBUSY when no worker was free. Releases ctx, deleting whatever was
+ *          written; may make the request's audit record (a short wait, rare path).
+ * pp_http_route_data(r) gives the upload's data in begin and end. */
+typedef struct pp_http_upload {
+	int (*begin)(void *app, pp_http_request *r, void **ctx);
+	int (*chunk)(void *ctx, const void *data, size_t len);
+	int (*end)(void *app, pp_http_request *r, void *ctx, int err);
+	void (*abort)(void *ctx, int err);
+	uint64_t max_bytes;         /* this route's body limit (instead of limits.max_body_bytes) */
+	void *data;
+} pp_http_upload;
+/* as pp_http_route, for a method with a body (POST, PUT); u is copied */
+int pp_http_route_upload(pp_http_server *s, const char *method, const char *pattern,
+                         const pp_http_upload *u);
+
+/* A streamed response body of exactly len bytes, produced on an I/O thread by read() as the
+ * client takes it (called with pos = bytes already produced, increasing; it fills up to max bytes
+ * into buf and sets *n, which is 0 only at pos == len). A negative return aborts the response:
+ * the connection is closed and the client sees a body shorter than its Content-Length. ctx is
+ * owned by the request from this call on (also on failure) and released with free_ctx. */
+typedef int (*pp_http_body_reader)(void *ctx, uint64_t pos, char *buf, size_t max, size_t *n);
+int pp_http_body_stream(pp_http_request *r, const char *content_type, uint64_t len,
+                        pp_http_body_reader read, void *ctx, void (*free_ctx)(void *ctx));
+
 /* starts listening (TLS cert/key from config). */
 int pp_http_server_start(pp_http_server *s);
 /* blocks until SIGINT/SIGTERM (whichever thread receives it), then stops: no new connections,

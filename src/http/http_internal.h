@@ -16,6 +16,8 @@
 #define PP_HTTP_MAX_SET_COOKIES 8
 #define PP_HTTP_UA_MAX 256          /* user agent kept for audit, truncated beyond */
 #define PP_HTTP_QUEUE_PER_WORKER 16 /* worker queue capacity = workers * this (at least 64) */
+#define PP_HTTP_UPLOAD_DRAIN (1024 * 1024) /* body dropped after an upload's refusal before the
+                                              connection is cut */
 
 /* ---- percent-decoding ----
  * Decodes s in place. plus_space: '+' becomes ' ' (form encoding, query strings only).
@@ -110,6 +112,29 @@ struct pp_http_request {
 	int nset_cookies;
 	char *set_cookies[PP_HTTP_MAX_SET_COOKIES];
 	size_t bytes_out;
+
+	/* streaming upload (server.c): set when the route is an upload route */
+	const pp_http_upload *upload;
+	void *upload_ctx;              /* begin's context until end or abort takes it */
+	int upload_phase;              /* enum pp_http_upload_phase */
+	int upload_err;                /* why reading stopped early (0: the body is complete) */
+	uint64_t upload_bytes;         /* body bytes received so far */
+	uint64_t upload_declared;      /* Content-Length, when sent */
+	bool upload_has_length;
+	uint64_t upload_drained;       /* bytes dropped after a mid-body refusal */
+	bool upload_recall;            /* the call MHD repeats after begin's resume is still to come */
+	/* streamed response (pp_http_body_stream) */
+	pp_http_body_reader reader;
+	void *reader_ctx;
+	void (*reader_free)(void *ctx);
+	uint64_t reader_len;
+};
+
+enum pp_http_upload_phase {
+	PP_HTTP_UP_NONE = 0,
+	PP_HTTP_UP_BEGIN,              /* queued or running begin on a worker */
+	PP_HTTP_UP_BODY,               /* begin accepted: chunks go to the route */
+	PP_HTTP_UP_END,                /* queued or running end on a worker */
 };
 
 void *pp_http_req_alloc(pp_http_request *r, size_t n);

@@ -75,7 +75,19 @@ void pp_http_request_free(pp_http_request *r)
 	}
 	pp_buf_free(&r->body);
 	pp_buf_free(&r->resp_body);
+	if (r->reader_free && r->reader_ctx)
+		r->reader_free(r->reader_ctx);
 	free(r);
+}
+
+static void reader_release(pp_http_request *r)
+{
+	if (r->reader_free && r->reader_ctx)
+		r->reader_free(r->reader_ctx);
+	r->reader = NULL;
+	r->reader_ctx = NULL;
+	r->reader_free = NULL;
+	r->reader_len = 0;
 }
 
 void pp_http_response_reset(pp_http_request *r)
@@ -88,6 +100,7 @@ void pp_http_response_reset(pp_http_request *r)
 	r->static_len = 0;
 	r->nresp_headers = 0;
 	r->nset_cookies = 0;
+	reader_release(r);
 }
 
 /* ---- accessors ---- */
@@ -177,6 +190,8 @@ const char *pp_http_request_id(const pp_http_request *r)
 
 void *pp_http_route_data(const pp_http_request *r)
 {
+	if (r && r->upload)
+		return r->upload->data;
 	return r ? pp_http_route_entry_data(r->match.route) : NULL;
 }
 
@@ -254,6 +269,7 @@ int pp_http_body_set(pp_http_request *r, const char *content_type, const void *d
 	if (!r || (!data && len) || (content_type && !header_value_ok(content_type)))
 		return PP_EINVAL;
 	pp_buf_reset(&r->resp_body);
+	reader_release(r);
 	r->static_body = NULL;
 	r->static_len = 0;
 	r->content_type = NULL;
@@ -263,6 +279,28 @@ int pp_http_body_set(pp_http_request *r, const char *content_type, const void *d
 	if (rc < 0)
 		return rc;
 	r->resp_body_set = true;
+	return 0;
+}
+
+int pp_http_body_stream(pp_http_request *r, const char *content_type, uint64_t len,
+                        pp_http_body_reader read, void *ctx, void (*free_ctx)(void *ctx))
+{
+	int rc;
+	if (!r || !read || (content_type && !header_value_ok(content_type))) {
+		if (free_ctx && ctx)
+			free_ctx(ctx);
+		return PP_EINVAL;
+	}
+	if ((rc = pp_http_body_set(r, content_type, NULL, 0)) < 0) {
+		if (free_ctx && ctx)
+			free_ctx(ctx);
+		return rc;
+	}
+	reader_release(r);
+	r->reader = read;
+	r->reader_ctx = ctx;
+	r->reader_free = free_ctx;
+	r->reader_len = len;
 	return 0;
 }
 

@@ -60,6 +60,8 @@ struct pp_http_server {
 	pthread_t *workers;
 	int nworkers;
 	long active;                 /* requests between on_uri and on_completed (under mu) */
+	pp_http_upload *uploads[16]; /* upload routes' callbacks (pp_http_route_upload) */
+	int nuploads;
 };
 
 #define DRAIN_MS 3000               /* how long stop waits for in-flight requests to finish */
@@ -100,6 +102,60 @@ static const char *cache_control_of(const pp_http_request *r, int *skip_handler_
 	return handler_cc ? handler_cc : "no-store";
 }
 
+/* ---- streamed responses (pp_http_body_stream) ---- */
+
+#define STREAM_BLOCK (64 * 1024)
+
+typedef struct stream_state {
+	pp_http_body_reader read;
+	void *ctx;
+	void (*free_ctx)(void *ctx);
+	uint64_t len;
+} stream_state;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	stream_state *st = cls;
+	size_t n = 0;
+	if (pos >= st->len)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (max > st->len - pos)
+		max = (size_t)(st->len - pos);
+	if (st->read(st->ctx, pos, buf, max, &n) < 0 || n == 0 || n > max)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+	stream_state *st = cls;
+	if (!st)
+		return;
+	if (st->free_ctx && st->ctx)
+		st->free_ctx(st->ctx);
+	free(st);
+}
+
+/* hands the request's reader to a callback response (which then owns it) */
+static struct MHD_Response *stream_response(pp_http_request *r)
+{
+	struct MHD_Response *resp;
+	stream_state *st = calloc(1, sizeof(*st));
+	if (!st)
+		return NULL;
+	st->read = r->reader;
+	st->ctx = r->reader_ctx;
+	st->free_ctx = r->reader_free;
+	st->len = r->reader_len;
+	r->reader_ctx = NULL;
+	r->reader_free = NULL;
+	r->reader = NULL;
+	resp = MHD_create_response_from_callback(st->len, STREAM_BLOCK, stream_read, st, stream_free);
+	if (!resp)
+		stream_free(st);
+	return resp;
+}
+
 /* builds the MHD response from r and queues it; the connection is closed when this fails */
 static enum MHD_Result queue_response(pp_http_server *s, pp_http_request *r)
 {
@@ -112,7 +168,10 @@ static enum MHD_Result queue_response(pp_http_server *s, pp_http_request *r)
 
 	if (r->status < 100 || r->status > 599)
 		pp_http_error_from_code(r, -1000);
-	if (r->static_body) {
+	if (r->reader) {
+		len = (size_t)r->reader_len;
+		resp = stream_response(r);
+	} else if (r->static_body) {
 		len = r->static_len;
 		resp = MHD_create_response_from_buffer(len, (void *)r->static_body,
 		                                       MHD_RESPMEM_PERSISTENT);
@@ -184,6 +243,66 @@ static void run_handler(pp_http_server *s, pp_http_request *r)
 	}
 }
 
+/* ---- upload routes: the worker's part ---- */
+
+static int upload_marker(void *app, pp_http_request *r)
+{
+	(void)app;
+	(void)r;
+	return -1000;   /* an upload route is never run as a buffered handler */
+}
+
+static void upload_no_response(pp_http_request *r)
+{
+	if (!r->status) {
+		pp_log_warn("http: upload route %s set no response rid=%s", r->log_route, r->request_id);
+		pp_http_error_from_code(r, -1000);
+	}
+}
+
+static void run_upload_step(pp_http_server *s, pp_http_request *r)
+{
+	const pp_http_upload *u = r->upload;
+	int rc;
+	if (r->upload_phase == PP_HTTP_UP_BEGIN) {
+		void *ctx = NULL;
+		rc = u->begin(s->app, r, &ctx);
+		if (rc < 0 || !ctx) {
+			if (ctx && u->abort)
+				u->abort(ctx, PP_EINVAL);
+			if (rc < 0)
+				pp_http_error_from_code(r, rc);
+			upload_no_response(r);
+			r->upload_phase = PP_HTTP_UP_NONE;
+			r->state = PP_HTTP_ST_DONE;
+			return;
+		}
+		if (r->upload_has_length && r->upload_declared > u->max_bytes) {
+			r->upload_phase = PP_HTTP_UP_END;   /* refused on the declared length alone */
+			r->upload_err = PP_ETOOBIG;
+			r->upload_ctx = ctx;
+		} else {
+			r->upload_ctx = ctx;
+			r->upload_phase = PP_HTTP_UP_BODY;
+			r->upload_recall = true;
+			r->state = PP_HTTP_ST_READING;
+			return;
+		}
+	}
+	/* PP_HTTP_UP_END: end owns the context from here on */
+	{
+		void *ctx = r->upload_ctx;
+		r->upload_ctx = NULL;
+		pp_http_response_reset(r);
+		rc = u->end(s->app, r, ctx, r->upload_err);
+		if (rc < 0)
+			pp_http_error_from_code(r, rc);
+		upload_no_response(r);
+		r->upload_phase = PP_HTTP_UP_NONE;
+		r->state = PP_HTTP_ST_DONE;
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	pp_http_server *s = arg;
@@ -202,9 +321,13 @@ static void *worker_main(void *arg)
 		s->qlen--;
 		pthread_mutex_unlock(&s->mu);
 
-		run_handler(s, r);
 		c = r->conn;
-		r->state = PP_HTTP_ST_DONE;
+		if (r->upload) {
+			run_upload_step(s, r);    /* sets r->state */
+		} else {
+			run_handler(s, r);
+			r->state = PP_HTTP_ST_DONE;
+		}
 		/* from here on the request belongs to MHD again (its mutex orders our writes) */
 		MHD_resume_connection(c);
 	}
@@ -286,6 +409,83 @@ static enum MHD_Result route(pp_http_server *s, pp_http_request *r)
 		return queue_response(s, r);
 	}
 	return respond_error(s, r, 404, "not_found", "Not found.");
+}
+
+/* ---- upload routes: the I/O thread's part ---- */
+
+/* headers complete: is this an upload route? (only methods with a body are looked at) */
+static bool upload_match(pp_http_server *s, pp_http_request *r)
+{
+	size_t cap;
+	if (!s->nuploads || !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"))
+		return false;
+	cap = 2 * (strlen(r->raw_path) + 1);
+	r->match_buf = pp_http_req_alloc(r, cap);
+	if (!r->match_buf)
+		return false;
+	if (pp_http_router_match(s->router, r->method, r->raw_path, r->match_buf, cap, &r->match) !=
+	        PP_HTTP_MATCH_OK ||
+	    pp_http_route_handler(r->match.route) != upload_marker) {
+		memset(&r->match, 0, sizeof(r->match));
+		return false;
+	}
+	r->upload = pp_http_route_entry_data(r->match.route);
+	r->log_route = pp_http_route_pattern(r->match.route);
+	return true;
+}
+
+/* hands the request to a worker for begin or end (connection suspended meanwhile) */
+static enum MHD_Result upload_dispatch(pp_http_server *s, pp_http_request *r, int phase)
+{
+	enum MHD_Result ret;
+	r->upload_phase = phase;
+	ret = dispatch(s, r);
+	if (r->state == PP_HTTP_ST_SENT && r->upload_ctx) {
+		/* busy: refused with 503 without a worker; nothing else will release the context */
+		if (r->upload->abort)
+			r->upload->abort(r->upload_ctx, PP_EBUSY);
+		r->upload_ctx = NULL;
+	}
+	return ret;
+}
+
+static enum MHD_Result upload_body(pp_http_server *s, pp_http_request *r, const char *data,
+                                   size_t *size)
+{
+	if (!*size) {
+		/* MHD calls once more without data right after the resume that follows begin (the
+		 * "first call" is repeated); that call does not mean the body is complete. With a
+		 * Content-Length the count decides; a chunked body skips that one call. */
+		bool recall = r->upload_recall;
+		r->upload_recall = false;
+		if (r->upload_has_length ? r->upload_bytes < r->upload_declared && recall : recall)
+			return MHD_YES;
+		return upload_dispatch(s, r, PP_HTTP_UP_END);   /* the body is complete */
+	}
+	r->upload_recall = false;
+	if (r->upload_phase != PP_HTTP_UP_BODY) {
+		*size = 0;
+		return MHD_YES;
+	}
+	if (r->upload_err) {
+		/* refused mid-body: libmicrohttpd 0.9 sends a response only once the body is complete,
+		 * so the rest is dropped unprocessed for a little while; a client that keeps sending is
+		 * cut off (abort then records the refusal) */
+		r->upload_drained += *size;
+		r->upload_bytes += *size;
+		*size = 0;
+		return r->upload_drained > PP_HTTP_UPLOAD_DRAIN ? MHD_NO : MHD_YES;
+	}
+	if (r->upload_bytes + *size > r->upload->max_bytes) {
+		r->upload_err = PP_ETOOBIG;
+	} else {
+		int rc = r->upload->chunk(r->upload_ctx, data, *size);
+		if (rc < 0)
+			r->upload_err = rc;
+	}
+	r->upload_bytes += *size;
+	*size = 0;
+	return MHD_YES;
 }
 
 /* ---- MHD callbacks ---- */
@@ -397,7 +597,10 @@ static enum MHD_Result on_request_start(pp_http_server *s, pp_http_request *r,
 		cl = strtoull(v, &end, 10);
 		if (errno || end == v || *end)
 			return respond_error(s, r, 400, "bad_request", "Bad Content-Length.");
-		if (cl > (unsigned long long)s->cfg.limits_max_body_bytes)
+		r->upload_has_length = true;
+		r->upload_declared = cl;
+		/* an upload route applies its own limit (after begin, so that the refusal is audited) */
+		if (cl > (unsigned long long)s->cfg.limits_max_body_bytes && !upload_match(s, r))
 			return respond_error(s, r, 413, "too_large", "The request body is too large.");
 	}
 	rc = pp_http_request_parse_inputs(r, s->cfg.limits_max_query_params);
@@ -409,6 +612,8 @@ static enum MHD_Result on_request_start(pp_http_server *s, pp_http_request *r,
 		return MHD_NO;
 	if (rc < 0)
 		return respond_error(s, r, 400, "bad_request", "The query string is malformed.");
+	if (r->upload || upload_match(s, r))
+		return upload_dispatch(s, r, PP_HTTP_UP_BEGIN);
 	return MHD_YES;
 }
 
@@ -426,6 +631,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 	case PP_HTTP_ST_NEW:
 		return on_request_start(s, r, c, url, method);
 	case PP_HTTP_ST_READING:
+		if (r->upload)
+			return upload_body(s, r, upload_data, upload_data_size);
 		if (*upload_data_size) {
 			if (!r->body_too_big &&
 			    pp_buf_append(&r->body, upload_data, *upload_data_size) < 0) {
@@ -458,6 +665,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)c;
 	if (!r)
 		return;
+	if (r->upload_ctx && r->upload && r->upload->abort) {
+		/* cut off after a refusal, or the client left mid-body: nothing is kept */
+		r->upload->abort(r->upload_ctx, r->upload_err ? r->upload_err : PP_EIO);
+		r->upload_ctx = NULL;
+	}
 	/* method, route pattern (never the raw path, query, cookies or body), status, bytes, ms */
 	pp_log_info("http method=%s route=%s status=%d bytes=%zu ms=%lld rid=%s%s",
 	            r->method ? r->method : "-", r->log_route,
@@ -470,7 +682,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 	pthread_mutex_lock(&s->mu);
 	s->active--;
-	pthread_cond_broadcast(&s->cv);
+	/* only pp_http_server_stop waits for active to fall (once accepting is off); waking every
+	 * idle worker on each completed request cost a tenth of the CPU under load */
+	if (!s->accepting)
+		pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -588,6 +803,25 @@ int pp_http_route(pp_http_server *s, const char *method, const char *pattern, pp
 	if (!s || s->started)
 		return PP_EINVAL;
 	return pp_http_router_add(s->router, method, pattern, h, route_data);
+}
+
+int pp_http_route_upload(pp_http_server *s, const char *method, const char *pattern,
+                         const pp_http_upload *u)
+{
+	pp_http_upload *copy;
+	int rc;
+	if (!s || s->started || !u || !u->begin || !u->chunk || !u->end || !u->abort ||
+	    s->nuploads >= (int)(sizeof(s->uploads) / sizeof(s->uploads[0])))
+		return PP_EINVAL;
+	if (!(copy = malloc(sizeof(*copy))))
+		return PP_ENOMEM;
+	*copy = *u;
+	if ((rc = pp_http_router_add(s->router, method, pattern, upload_marker, copy)) < 0) {
+		free(copy);
+		return rc;
+	}
+	s->uploads[s->nuploads++] = copy;
+	return 0;
 }
 
 void pp_http_server_set_queue_max(pp_http_server *s, size_t n)
@@ -838,6 +1072,8 @@ void pp_http_server_free(pp_http_server *s)
 	pp_http_server_stop(s);
 	pp_http_router_free(s->router);
 	pp_ratelimit_free(s->ip_rl);
+	for (int i = 0; i < s->nuploads; i++)
+		free(s->uploads[i]);
 	if (s->key_pem) {
 		pp_wipe(s->key_pem, s->key_len);
 		free(s->key_pem);

@@ -449,8 +449,9 @@ static int h_launch(void *vapp, pp_http_request *r)
 	pr.patient_id = s.patient_id;
 	snprintf(pr.role, sizeof pr.role, "%s", s.role);
 	snprintf(pr.actor, sizeof pr.actor, "user:%lld", (long long)s.user_id);
-	pp_policy_check(o->st, &pr, PP_POLICY_READ,
-	                &(pp_policy_target){.patient_id = res.id, .resource_type = "Patient"}, &d);
+	pp_policy_decide(&(pp_app){.cfg = o->cfg, .store = o->st, .crypto = o->crypto}, &pr,
+	                 PP_POLICY_READ,
+	                 &(pp_policy_target){.patient_id = res.id, .resource_type = "Patient"}, &d);
 	if (d.effect == PP_POLICY_DENY || !pp_policy_role_staff(s.role)) {
 		if (audit_user(o, r, &s, res.id ? res.pub_id : NULL, "oauth.launch", cid, "denied",
 		               d.effect == PP_POLICY_DENY ? d.reason : "staff-only")) {

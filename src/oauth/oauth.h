@@ -65,6 +65,8 @@ typedef struct pp_oauth_grant {
 	pp_scope_set scopes;
 	int64_t expires_ms;
 	char token_id[24];         /* opaque handle for audit (prefix of the token hash) */
+	uint64_t store_epoch;      /* pp_store_epoch() taken for this check (0: none), for the
+	                              caches of the same request (store/store_epoch.h) */
 } pp_oauth_grant;
 
 /* Validates "Authorization: Bearer <token>" for a resource request: token known, not expired,

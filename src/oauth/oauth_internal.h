@@ -46,6 +46,7 @@ struct pp_oauth {
 	pp_ratelimit *rl;
 	pp_oauth_anomaly *anomaly;
 	pp_oauth_jwks_cache *jwks_cache;
+	struct pp_oauth_token_cache *token_cache;   /* bearer tokens (token_cache.c) */
 };
 
 /* ---- scope helpers (scope.c) ---- */

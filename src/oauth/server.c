@@ -2,6 +2,8 @@
  * oauth file shares (token generation and hashing, the audit call) and pp_oauth_authenticate, the
  * bearer-token check that /fhir runs on every request. */
 #include "oauth/oauth_internal.h"
+#include "oauth/token_cache.h"
+#include "store/store_epoch.h"
 
 #include <rhonabwy.h>
 #include <stdio.h>
@@ -86,6 +88,7 @@ int pp_oauth_open(pp_oauth **out, const pp_config *cfg, pp_store *st, pp_crypto 
 	snprintf(o->fhir_base, sizeof o->fhir_base, "%s/fhir", o->issuer);
 	snprintf(o->token_url, sizeof o->token_url, "%s/oauth/token", o->issuer);
 	if ((rc = pp_ratelimit_new(&o->rl)) || (rc = pp_oauth_anomaly_new(&o->anomaly)) ||
+	    (rc = pp_oauth_token_cache_new(&o->token_cache)) ||
 	    (rc = pp_oauth_jwks_cache_new(&o->jwks_cache)) ||
 	    (rc = pp_oauth_keys_load(o))) {
 		pp_oauth_close(o);
@@ -102,6 +105,7 @@ void pp_oauth_close(pp_oauth *o)
 	pp_oauth_keys_free(o);
 	pp_ratelimit_free(o->rl);
 	pp_oauth_anomaly_free(o->anomaly);
+	pp_oauth_token_cache_free(o->token_cache);
 	pp_oauth_jwks_cache_free(o->jwks_cache);
 	pthread_mutex_destroy(&o->key_mu);
 	free(o);
@@ -139,13 +143,55 @@ static int refuse(pp_oauth *o, pp_http_request *r, const char *client_id, const 
 	return rc;
 }
 
+/* Reads what the checks below decide on from the database: the token joined with its family, and
+ * its client. PP_ENOTFOUND when the token is not known. */
+static int load_view(pp_oauth *o, const uint8_t hash[32], int64_t now, pp_oauth_token_view *v)
+{
+	pp_store_oauth_access *a = NULL;
+	pp_store_oauth_client *c = NULL;
+	int rc;
+
+	memset(v, 0, sizeof *v);
+	if (!(a = malloc(sizeof *a)) || !(c = malloc(sizeof *c))) {
+		rc = PP_ENOMEM;
+		goto out;
+	}
+	if ((rc = pp_store_oauth_access_get(o->st, hash, a)))
+		goto out;
+	v->expires_ms = a->expires_ms;
+	v->revoked = a->revoked_ms || a->family.revoked_ms;
+	snprintf(v->client_id, sizeof v->client_id, "%s", a->family.client_id);
+	v->user_id = a->family.user_id;
+	snprintf(v->user_role, sizeof v->user_role, "%s", a->family.user_role);
+	v->patient_id = a->family.patient_id;
+	snprintf(v->patient_pub, sizeof v->patient_pub, "%s", a->family.patient_pub);
+	v->scopes_rc = pp_oauth_scope_parse(a->family.scope, &v->scopes);
+	rc = pp_store_oauth_client_get(o->st, a->family.client_id, c);
+	if (rc == PP_ENOTFOUND) {
+		rc = PP_OK;   /* a known token of an unknown client: refused below */
+		goto out;
+	}
+	if (rc)
+		goto out;
+	v->client_known = true;
+	v->day = now / 86400000LL;
+	pp_oauth_client_usable(c, now, &v->why_unusable);
+	snprintf(v->ip_allow, sizeof v->ip_allow, "%s", c->ip_allow);
+	snprintf(v->ip_deny, sizeof v->ip_deny, "%s", c->ip_deny);
+	v->rate_per_min = c->rate_per_min;
+out:
+	free(a);
+	free(c);
+	return rc;
+}
+
 int pp_oauth_authenticate(pp_oauth *o, pp_http_request *r, pp_oauth_grant *out)
 {
-	const char *h, *tok, *why = NULL;
+	const char *h, *tok;
 	uint8_t hash[32];
-	pp_store_oauth_access a;
-	pp_store_oauth_client *c = NULL;
+	pp_oauth_token_view *v = NULL;
 	int64_t now = pp_clock_now_ms();
+	uint64_t epoch = 0;
 	int retry = 0, rc;
 	char hex[65];
 
@@ -166,56 +212,67 @@ int pp_oauth_authenticate(pp_oauth *o, pp_http_request *r, pp_oauth_grant *out)
 	}
 	pp_oauth_hash(tok, hash);
 	pp_hex_encode(hash, 8, hex);
-	rc = pp_store_oauth_access_get(o->st, hash, &a);
-	if (rc == PP_ENOTFOUND) {
-		challenge(r, "invalid_token", "The access token is not known");
-		return refuse(o, r, NULL, NULL, "token-unknown", PP_EAUTH);
-	}
-	if (rc)
-		return rc;
-	if (a.revoked_ms || a.family.revoked_ms) {
-		challenge(r, "invalid_token", "The access token was revoked");
-		return refuse(o, r, a.family.client_id, a.family.patient_pub, "token-revoked", PP_EAUTH);
-	}
-	if (a.expires_ms <= now) {
-		challenge(r, "invalid_token", "The access token expired");
-		return refuse(o, r, a.family.client_id, a.family.patient_pub, "token-expired", PP_EAUTH);
-	}
-	if (!(c = malloc(sizeof *c)))
+	if (!(v = malloc(sizeof *v)))
 		return PP_ENOMEM;
-	rc = pp_store_oauth_client_get(o->st, a.family.client_id, c);
-	if (rc == PP_ENOTFOUND || (!rc && pp_oauth_client_usable(c, now, &why))) {
+	/* The rows as of this request: from the cache only when nothing was committed since they were
+	 * read (token_cache.c); the epoch is taken before the rows are read. Without an epoch (an
+	 * error) the cache is not used. */
+	if (pp_store_epoch(o->st, &epoch))
+		epoch = 0;
+	if (!pp_oauth_token_cache_get(o->token_cache, hash, epoch, v) ||
+	    (v->client_known && v->day != now / 86400000LL)) {
+		rc = load_view(o, hash, now, v);
+		if (rc == PP_ENOTFOUND) {
+			challenge(r, "invalid_token", "The access token is not known");
+			rc = refuse(o, r, NULL, NULL, "token-unknown", PP_EAUTH);
+			goto out;
+		}
+		if (rc)
+			goto out;
+		pp_oauth_token_cache_put(o->token_cache, hash, epoch, v);
+	}
+	if (v->revoked) {
+		challenge(r, "invalid_token", "The access token was revoked");
+		rc = refuse(o, r, v->client_id, v->patient_pub, "token-revoked", PP_EAUTH);
+		goto out;
+	}
+	if (v->expires_ms <= now) {
+		challenge(r, "invalid_token", "The access token expired");
+		rc = refuse(o, r, v->client_id, v->patient_pub, "token-expired", PP_EAUTH);
+		goto out;
+	}
+	if (!v->client_known || v->why_unusable) {
 		challenge(r, "invalid_token", "The client may not use this token");
-		rc = refuse(o, r, a.family.client_id, a.family.patient_pub, why ? why : "client-unknown",
-		            PP_EDENIED);
+		rc = refuse(o, r, v->client_id, v->patient_pub,
+		            v->why_unusable ? v->why_unusable : "client-unknown", PP_EDENIED);
 		goto out;
 	}
-	if (rc)
-		goto out;
-	if (!pp_iplist_allowed(pp_http_client_ip(r), c->ip_allow, c->ip_deny)) {
-		rc = refuse(o, r, c->client_id, a.family.patient_pub, "ip-not-allowed", PP_EDENIED);
+	if (!pp_iplist_allowed(pp_http_client_ip(r), v->ip_allow, v->ip_deny)) {
+		rc = refuse(o, r, v->client_id, v->patient_pub, "ip-not-allowed", PP_EDENIED);
 		goto out;
 	}
-	if (!pp_ratelimit_take(o->rl, c->client_id, c->rate_per_min, now, &retry)) {
+	if (!pp_ratelimit_take(o->rl, v->client_id, v->rate_per_min, now, &retry)) {
 		char ra[16];
 		snprintf(ra, sizeof ra, "%d", retry);
 		pp_http_set_header(r, "Retry-After", ra);
-		rc = refuse(o, r, c->client_id, a.family.patient_pub, "rate-limited", PP_ELOCKED);
+		rc = refuse(o, r, v->client_id, v->patient_pub, "rate-limited", PP_ELOCKED);
 		goto out;
 	}
-	if (pp_oauth_scope_parse(a.family.scope, &out->scopes)) {
+	if (v->scopes_rc) {
 		rc = PP_EIO;
 		goto out;
 	}
-	snprintf(out->client_id, sizeof out->client_id, "%s", c->client_id);
-	out->user_id = a.family.user_id;
-	snprintf(out->user_role, sizeof out->user_role, "%s", a.family.user_role);
-	out->patient_id = a.family.patient_id;
-	snprintf(out->patient_pub, sizeof out->patient_pub, "%s", a.family.patient_pub);
-	out->expires_ms = a.expires_ms;
+	memcpy(&out->scopes, &v->scopes, sizeof out->scopes);
+	snprintf(out->client_id, sizeof out->client_id, "%s", v->client_id);
+	out->user_id = v->user_id;
+	snprintf(out->user_role, sizeof out->user_role, "%s", v->user_role);
+	out->patient_id = v->patient_id;
+	snprintf(out->patient_pub, sizeof out->patient_pub, "%s", v->patient_pub);
+	out->expires_ms = v->expires_ms;
 	snprintf(out->token_id, sizeof out->token_id, "%.16s", hex);
+	out->store_epoch = epoch;
 	rc = PP_OK;
 out:
-	free(c);
+	free(v);
 	return rc;
 }

@@ -2,6 +2,7 @@
  * Every outcome (success or failure) is an audit record; a sign-in whose audit record cannot be
  * made durable is undone and answered 503. */
 #include "portal/portal_internal.h"
+#include "auth/sso.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -79,6 +80,17 @@ static int h_login(void *vapp, pp_http_request *r)
 	}
 	if (rc)
 		return rc;
+	/* auth.staff_password_login = false: staff sign in through the identity provider only. The
+	 * check follows a correct password, so it tells nothing to someone who does not know it. */
+	if (!app->cfg->auth_staff_password_login && pp_policy_role_staff(s.role)) {
+		pp_auth_logout(app->auth, token);
+		pp_wipe(token, sizeof token);
+		if (pp_portal_audit(app, &p, "login", NULL, NULL, NULL, "failure", NULL,
+		                    "staff-password-disabled"))
+			return pp_portal_audit_failed(r);
+		return pp_http_error(r, 403, "password_login_disabled",
+		                     "Staff sign in with their organisation account");
+	}
 	if (pp_portal_audit(app, &p, "login", NULL, NULL, NULL, "success", NULL,
 	                    s.state == PP_SESSION_FULL ? "password" : "password-mfa-pending")) {
 		pp_auth_logout(app->auth, token);
@@ -275,6 +287,158 @@ static int h_enrol_confirm(void *vapp, pp_http_request *r)
 	                    json_pack("{s:o}", "recovery_codes", list));
 }
 
+/* ---- staff sign-in through the organisation's OpenID provider (auth/sso.h) ---- */
+
+#define SSO_COOKIE "pp_sso"   /* binds a sign-in in progress to the browser that started it */
+
+/* GET /auth/methods (no session): what the sign-in view offers */
+static int h_methods(void *vapp, pp_http_request *r)
+{
+	pp_app *app = vapp;
+
+	return pp_portal_json(r, 200, json_pack("{s:b, s:b, s:b}", "password", 1, "sso",
+	                                        app->sso != NULL, "staff_password",
+	                                        app->cfg->auth_staff_password_login), false);
+}
+
+static int redirect(pp_http_request *r, const char *location)
+{
+	pp_http_status(r, 302);
+	return pp_http_set_header(r, "Location", location);
+}
+
+/* GET /auth/sso/start: to the provider, with a fresh state bound to this browser by a cookie */
+static int h_sso_start(void *vapp, pp_http_request *r)
+{
+	pp_app *app = vapp;
+	char state[PP_SSO_STATE_LEN + 1];
+	char *url = NULL;
+	const char *why = NULL;
+	int rc;
+
+	if (!app->sso)
+		return pp_http_error(r, 404, "sso_disabled", "Sign-in through an organisation is off");
+	rc = pp_sso_start(app->sso, &url, state, &why);
+	if (rc == PP_EIO || rc == PP_EINVAL) {
+		pp_log_warn("sso: cannot start a sign-in (%s)", why ? why : "?");
+		return redirect(r, "/#/sso-error/sso_unavailable");
+	}
+	if (rc)
+		return rc;
+	rc = pp_http_set_cookie(r, SSO_COOKIE, state, PP_SSO_PENDING_TTL_MS / 1000);
+	pp_wipe(state, sizeof state);
+	if (!rc)
+		rc = redirect(r, url);
+	free(url);
+	return rc;
+}
+
+/* characters a state, code or iss parameter may hold when echoed into the bounce page */
+static bool url_safe(const char *v, size_t max)
+{
+	size_t n = v ? strlen(v) : 0;
+
+	if (!n || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= 'a' && v[i] <= 'z') ||
+		      (v[i] >= '0' && v[i] <= '9') || v[i] == '-' || v[i] == '_' || v[i] == '.' ||
+		      v[i] == '~'))
+			return false;
+	return true;
+}
+
+/* The provider sends the browser back with a cross-site navigation, which does not carry
+ * SameSite=Strict cookies. A same-origin page that moves on at once (meta refresh, no script)
+ * makes the next request same-site, so the binding cookie comes along. */
+static int bounce_page(pp_http_request *r, const char *state, const char *code)
+{
+	pp_buf b;
+	int rc;
+
+	pp_buf_init(&b, 8192);
+	rc = pp_buf_appendf(&b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+	                    "<meta name=\"referrer\" content=\"no-referrer\">"
+	                    "<meta http-equiv=\"refresh\" content=\"0;url=/api/v1/auth/sso/callback?"
+	                    "bounce=1&amp;state=%s&amp;code=%s\"><title>Signing in</title></head>"
+	                    "<body><p><a href=\"/api/v1/auth/sso/callback?bounce=1&amp;state=%s&amp;"
+	                    "code=%s\">Continue signing in</a></p></body></html>",
+	                    state, code, state, code);
+	if (!rc) {
+		pp_http_status(r, 200);
+		pp_http_mark_phi(r);   /* no-store: it carries a one-time code */
+		rc = pp_http_body_set(r, "text/html; charset=utf-8", b.data, b.len);
+	}
+	pp_buf_free(&b);
+	return rc;
+}
+
+static int sso_refused(pp_app *app, pp_http_request *r, pp_principal *p, const char *outcome,
+                       const char *reason, const char *code)
+{
+	char loc[64];
+
+	if (pp_portal_audit(app, p, "auth.sso", NULL, NULL, NULL, outcome, NULL, reason))
+		return pp_portal_audit_failed(r);
+	snprintf(loc, sizeof loc, "/#/sso-error/%s", code);
+	return redirect(r, loc);
+}
+
+/* GET /auth/sso/callback?code&state: the provider's answer */
+static int h_sso_callback(void *vapp, pp_http_request *r)
+{
+	pp_app *app = vapp;
+	const char *state = pp_http_query(r, "state"), *code = pp_http_query(r, "code");
+	const char *err = pp_http_query(r, "error"), *iss = pp_http_query(r, "iss");
+	const char *binding = pp_http_cookie(r, SSO_COOKIE), *old;
+	char token[PP_AUTH_TOKEN_LEN + 1] = "";
+	pp_sso_outcome o;
+	pp_session s;
+	pp_principal p;
+	int rc;
+
+	if (!app->sso)
+		return pp_http_error(r, 404, "sso_disabled", "Sign-in through an organisation is off");
+	pp_portal_principal(r, NULL, &p);
+	if ((!binding || !*binding) && !pp_http_query(r, "bounce") && !err &&
+	    url_safe(state, PP_SSO_STATE_LEN) && url_safe(code, 2048))
+		return bounce_page(r, state, code);
+	pp_http_set_cookie(r, SSO_COOKIE, "", 0);
+	if (!binding || !*binding)
+		return sso_refused(app, r, &p, "denied", "no-binding", "sso_refused");
+	/* the state must be the one this browser was given (no login CSRF) */
+	if (!state || strlen(state) != strlen(binding) ||
+	    pp_ct_compare(state, binding, strlen(binding)))
+		return sso_refused(app, r, &p, "denied", "state-mismatch", "sso_refused");
+	if (iss && strcmp(iss, app->cfg->sso_issuer))   /* RFC 9207: answer from another issuer */
+		return sso_refused(app, r, &p, "denied", "iss-mismatch", "sso_refused");
+	rc = pp_sso_finish(app->sso, state, err ? NULL : code, token, &s, &o);
+	if (o.user_id > 0)
+		snprintf(p.actor, sizeof p.actor, "user:%lld", (long long)o.user_id);
+	if (rc == PP_EDENIED)
+		return sso_refused(app, r, &p, "denied", err ? "idp-error" : o.reason,
+		                   !strcmp(o.reason, "mfa-not-asserted") ? "sso_mfa_required" :
+		                   !strcmp(o.reason, "state-expired") ? "sso_expired" : "sso_refused");
+	if (rc == PP_EIO)
+		return sso_refused(app, r, &p, "failure", o.reason, "sso_unavailable");
+	if (rc)
+		return rc;
+	/* a session this browser held before ends: the new one replaces it */
+	if ((old = pp_http_cookie(r, PP_PORTAL_COOKIE)) && *old)
+		pp_auth_logout(app->auth, old);
+	pp_portal_principal(r, &s, &p);
+	if (pp_portal_audit(app, &p, "auth.sso", NULL, NULL, NULL, "success", NULL,
+	                    s.state == PP_SESSION_FULL ? "idp-mfa" :
+	                    s.state == PP_SESSION_MFA ? "mfa-pending" : "enrol-pending")) {
+		pp_auth_logout(app->auth, token);
+		pp_wipe(token, sizeof token);
+		return pp_portal_audit_failed(r);
+	}
+	pp_portal_set_session_cookie(r, token);
+	pp_wipe(token, sizeof token);
+	return redirect(r, "/#/");
+}
+
 int pp_portal_auth_routes(struct pp_http_server *srv, pp_app *app)
 {
 	int rc = 0;
@@ -288,5 +452,8 @@ int pp_portal_auth_routes(struct pp_http_server *srv, pp_app *app)
 	rc |= pp_http_route(srv, "POST", "/api/v1/auth/mfa/recover", h_mfa_recover, NULL);
 	rc |= pp_http_route(srv, "POST", "/api/v1/auth/mfa/enrol/start", h_enrol_start, NULL);
 	rc |= pp_http_route(srv, "POST", "/api/v1/auth/mfa/enrol/confirm", h_enrol_confirm, NULL);
+	rc |= pp_http_route(srv, "GET", "/api/v1/auth/methods", h_methods, NULL);
+	rc |= pp_http_route(srv, "GET", "/api/v1/auth/sso/start", h_sso_start, NULL);
+	rc |= pp_http_route(srv, "GET", "/api/v1/auth/sso/callback", h_sso_callback, NULL);
 	return rc ? PP_EINVAL : PP_OK;
 }

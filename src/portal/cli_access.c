@@ -87,6 +87,13 @@ static int pool_add(pp_store *st, pp_audit *au, const args *a)
 	snprintf(p.name, sizeof p.name, "%s", a->name);
 	snprintf(p.kind, sizeof p.kind, "%s", a->kind ? a->kind : "clinical");
 	snprintf(p.turnaround, sizeof p.turnaround, "%s", a->turnaround ? a->turnaround : "");
+	{
+		pp_store_pool old;
+		if (pp_store_pool_find(st, p.name, &old) == PP_OK) {
+			fprintf(stderr, "phiportal: a pool with that name exists already\n");
+			return PP_EEXISTS;
+		}
+	}
 	/* audit first: if the record cannot be made durable, nothing changes */
 	if ((rc = audit(au, "pool.add", NULL, p.kind)))
 		return rc;

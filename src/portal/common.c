@@ -92,7 +92,8 @@ int pp_portal_audit(pp_app *app, const pp_principal *p, const char *action, cons
                     const char *detail)
 {
 	pp_audit_event ev = {
-		.actor = p->actor, .actor_role = p->role[0] ? p->role : NULL, .patient = patient,
+		.actor = p->actor, .actor_role = p->role[0] ? p->role : NULL,
+		.on_behalf_of = p->on_behalf_of[0] ? p->on_behalf_of : NULL, .patient = patient,
 		.action = action, .resource_type = rtype, .resource_id = rid, .outcome = outcome,
 		.source_ip = p->source_ip, .user_agent = p->user_agent,
 		.session_id = p->session_id[0] ? p->session_id : NULL, .purpose = purpose,

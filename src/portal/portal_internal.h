@@ -43,5 +43,10 @@ int pp_portal_set_session_cookie(pp_http_request *r, const char *token);
 
 int pp_portal_auth_routes(struct pp_http_server *s, pp_app *app);
 int pp_portal_record_routes(struct pp_http_server *s, pp_app *app);
+int pp_portal_access_routes(struct pp_http_server *s, pp_app *app);
+int pp_portal_history_routes(struct pp_http_server *s, pp_app *app);
+int pp_portal_enrol_routes(struct pp_http_server *s, pp_app *app);
+int pp_portal_proxy_routes(struct pp_http_server *s, pp_app *app);
+int pp_portal_contact_routes(struct pp_http_server *s, pp_app *app);
 
 #endif

@@ -169,6 +169,201 @@ static const char *const pp_store_migrations[] = {
 "  used_ms INTEGER);"
 "ALTER TABLE oauth_client ADD COLUMN launch_uri TEXT NOT NULL DEFAULT '';"
 "ALTER TABLE oauth_request ADD COLUMN launch_hash BLOB;",
+/* 4: files/ — uploaded documents and attachments. The blob lives under DATA/files/<blob>; the
+ * display name and the file's own data key are sealed by crypto/ (AAD "file"/column/id); shredding
+ * destroys the key and keeps the row (no name, no content) for the audit trail. */
+"CREATE TABLE file ("
+"  id INTEGER PRIMARY KEY,"
+"  pub_id TEXT NOT NULL UNIQUE,"
+"  blob TEXT NOT NULL UNIQUE,"
+"  patient_id INTEGER NOT NULL REFERENCES resource(id),"
+"  uploader_id INTEGER NOT NULL,"
+"  kind TEXT NOT NULL CHECK (kind IN ('upload','document','attachment')),"
+"  mime TEXT NOT NULL,"
+"  size INTEGER NOT NULL,"
+"  digest BLOB NOT NULL,"
+"  name_enc BLOB NOT NULL,"
+"  key_enc BLOB,"
+"  status TEXT NOT NULL CHECK (status IN ('clean','quarantined','shredded')),"
+"  message_id INTEGER NOT NULL DEFAULT 0,"
+"  docref_id INTEGER NOT NULL DEFAULT 0,"
+"  created_ms INTEGER NOT NULL,"
+"  scanned_ms INTEGER NOT NULL DEFAULT 0);"
+"CREATE INDEX file_by_patient ON file(patient_id, kind, created_ms);"
+"CREATE INDEX file_by_status ON file(status);",
+/* 5: notify/ — notifications without PHI: each account's contact (e-mail address and mobile number
+ * sealed by crypto/ with AAD ("notify_contact", column, user id); the on/off preferences in the
+ * clear) and the durable outbox, which holds only who, which channel and which kind of event:
+ * never an address, a name, a thread or any content. */
+"CREATE TABLE notify_contact ("
+"  user_id INTEGER PRIMARY KEY REFERENCES user_account(id) ON DELETE CASCADE,"
+"  email_enc BLOB,"
+"  phone_enc BLOB,"
+"  email_enabled INTEGER NOT NULL DEFAULT 0,"
+"  sms_enabled INTEGER NOT NULL DEFAULT 0,"
+"  updated_ms INTEGER NOT NULL);"
+"CREATE TABLE notify_outbox ("
+"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+"  user_id INTEGER NOT NULL REFERENCES user_account(id) ON DELETE CASCADE,"
+"  channel TEXT NOT NULL CHECK (channel IN ('email','sms')),"
+"  event TEXT NOT NULL CHECK (event IN ('message','result')),"
+"  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending','sent','failed','cancelled')),"
+"  attempts INTEGER NOT NULL DEFAULT 0,"
+"  due_ms INTEGER NOT NULL,"
+"  created_ms INTEGER NOT NULL,"
+"  sent_ms INTEGER,"
+"  last_error TEXT NOT NULL DEFAULT '');"
+"CREATE INDEX notify_outbox_due ON notify_outbox(status, due_ms);"
+"CREATE INDEX notify_outbox_by_user ON notify_outbox(user_id, channel, event, status);",
+/* 6: msg/ — secure messaging between a patient and a care-team pool: threads (subject sealed, AAD
+ * "msg_thread"/"subject"/id), messages (body and structured fields sealed together, AAD
+ * "msg_message"/"content"/id) with a read receipt per side, per-user soft deletes, one draft per
+ * thread and author (sealed), reassignment/move history (reason sealed) and the file ids attached
+ * to a message (files/ pub_ids). No plaintext and no search index of content. */
+"CREATE TABLE msg_thread ("
+"  id INTEGER PRIMARY KEY,"
+"  pub_id TEXT NOT NULL UNIQUE,"
+"  patient_id INTEGER NOT NULL REFERENCES resource(id),"
+"  pool_id INTEGER NOT NULL REFERENCES pool(id),"
+"  kind TEXT NOT NULL,"
+"  subject_enc BLOB NOT NULL,"
+"  created_by INTEGER NOT NULL,"
+"  created_ms INTEGER NOT NULL,"
+"  updated_ms INTEGER NOT NULL);"
+"CREATE INDEX msg_thread_by_patient ON msg_thread(patient_id, updated_ms);"
+"CREATE INDEX msg_thread_by_pool ON msg_thread(pool_id, updated_ms);"
+"CREATE TABLE msg_message ("
+"  id INTEGER PRIMARY KEY,"
+"  pub_id TEXT NOT NULL UNIQUE,"
+"  thread_id INTEGER NOT NULL REFERENCES msg_thread(id) ON DELETE CASCADE,"
+"  author_id INTEGER NOT NULL,"
+"  side TEXT NOT NULL CHECK (side IN ('patient','staff')),"
+"  kind TEXT NOT NULL CHECK (kind IN ('text','refill','appointment','result_question')),"
+"  content_enc BLOB NOT NULL,"
+"  created_ms INTEGER NOT NULL,"
+"  patient_read_ms INTEGER NOT NULL DEFAULT 0,"
+"  staff_read_ms INTEGER NOT NULL DEFAULT 0,"
+"  staff_read_by INTEGER NOT NULL DEFAULT 0,"
+"  in_reply_to INTEGER NOT NULL DEFAULT 0);"
+"CREATE INDEX msg_message_by_thread ON msg_message(thread_id, created_ms);"
+"CREATE TABLE msg_deleted ("
+"  message_id INTEGER NOT NULL REFERENCES msg_message(id) ON DELETE CASCADE,"
+"  user_id INTEGER NOT NULL,"
+"  deleted_ms INTEGER NOT NULL,"
+"  PRIMARY KEY (message_id, user_id));"
+"CREATE TABLE msg_draft ("
+"  id INTEGER PRIMARY KEY,"
+"  thread_id INTEGER NOT NULL REFERENCES msg_thread(id) ON DELETE CASCADE,"
+"  author_id INTEGER NOT NULL,"
+"  content_enc BLOB NOT NULL,"
+"  updated_ms INTEGER NOT NULL,"
+"  UNIQUE (thread_id, author_id));"
+"CREATE TABLE msg_event ("
+"  id INTEGER PRIMARY KEY,"
+"  thread_id INTEGER NOT NULL REFERENCES msg_thread(id) ON DELETE CASCADE,"
+"  message_id INTEGER NOT NULL DEFAULT 0,"
+"  kind TEXT NOT NULL CHECK (kind IN ('reassign','move')),"
+"  actor_id INTEGER NOT NULL,"
+"  from_ref INTEGER NOT NULL,"
+"  to_ref INTEGER NOT NULL,"
+"  reason_enc BLOB NOT NULL,"
+"  created_ms INTEGER NOT NULL);"
+"CREATE TABLE message_attachment ("
+"  message_id INTEGER NOT NULL REFERENCES msg_message(id) ON DELETE CASCADE,"
+"  file_id TEXT NOT NULL,"
+"  PRIMARY KEY (message_id, file_id));",
+/* 7: break-glass — a clinician with no relationship to a patient opens the record for a stated
+ * reason, for a limited time; the privacy officer reviews and closes each one. The free-text
+ * reason and the review note are sealed (AAD "break_glass"/column/row); the reason code is from a
+ * fixed list. */
+"CREATE TABLE break_glass ("
+"  id INTEGER PRIMARY KEY,"
+"  pub_id TEXT NOT NULL UNIQUE,"
+"  user_id INTEGER NOT NULL REFERENCES user_account(id),"
+"  patient_id INTEGER NOT NULL REFERENCES resource(id),"
+"  reason_code TEXT NOT NULL,"
+"  reason_enc BLOB NOT NULL,"
+"  started_ms INTEGER NOT NULL,"
+"  expires_ms INTEGER NOT NULL,"
+"  status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open','closed')),"
+"  reviewer_id INTEGER NOT NULL DEFAULT 0,"
+"  reviewed_ms INTEGER NOT NULL DEFAULT 0,"
+"  outcome TEXT NOT NULL DEFAULT '',"
+"  note_enc BLOB);"
+"CREATE INDEX break_glass_active ON break_glass(user_id, patient_id, expires_ms);"
+"CREATE INDEX break_glass_queue ON break_glass(status, started_ms);",
+/* 8: staff SSO (auth/sso*.c) — links between staff accounts and their identity at the
+ * organisation's OpenID provider (only a blind index of "issuer|claim value": never the e-mail
+ * address or subject itself), and sign-ins in progress: single-use rows keyed by the SHA-256 of
+ * the state handed to the browser, holding the nonce and the PKCE verifier, expiring in minutes. */
+"CREATE TABLE sso_link ("
+"  link_bidx BLOB PRIMARY KEY,"
+"  user_id INTEGER NOT NULL REFERENCES user_account(id) ON DELETE CASCADE,"
+"  created_ms INTEGER NOT NULL);"
+"CREATE INDEX sso_link_by_user ON sso_link(user_id);"
+"CREATE TABLE sso_pending ("
+"  state_hash BLOB PRIMARY KEY,"
+"  nonce TEXT NOT NULL,"
+"  verifier TEXT NOT NULL,"
+"  created_ms INTEGER NOT NULL,"
+"  expires_ms INTEGER NOT NULL);"
+"CREATE INDEX sso_pending_expiry ON sso_pending(expires_ms);",
+/* 9: enrolment — one-time activation codes that staff hand to a patient after checking their
+ * identity in person (only a keyed digest of the code is stored), and the level of identity
+ * assurance reached, recorded on the account. */
+"CREATE TABLE activation_code ("
+"  code_digest BLOB PRIMARY KEY,"
+"  patient_id INTEGER NOT NULL REFERENCES resource(id) ON DELETE CASCADE,"
+"  issued_by INTEGER NOT NULL,"
+"  method TEXT NOT NULL CHECK (method IN ('in-person','self-service')),"
+"  created_ms INTEGER NOT NULL,"
+"  expires_ms INTEGER NOT NULL,"
+"  used_ms INTEGER NOT NULL DEFAULT 0,"
+"  user_id INTEGER NOT NULL DEFAULT 0);"
+"CREATE INDEX activation_code_by_patient ON activation_code(patient_id);"
+"ALTER TABLE user_account ADD COLUMN assurance TEXT NOT NULL DEFAULT '';",
+/* 10: people who act for a patient (proxy grants: parent of a minor, caregiver, guardian, with a
+ * scope and an expiry; the patient's birth date sealed in the grant for the adolescent and
+ * adulthood rules, AAD "proxy_grant"/"dob"/id) and the patient's consent choices that policy/
+ * enforces (the FHIR Consent resource itself is stored with the record). */
+"CREATE TABLE proxy_grant ("
+"  id INTEGER PRIMARY KEY,"
+"  pub_id TEXT NOT NULL UNIQUE,"
+"  proxy_user_id INTEGER NOT NULL REFERENCES user_account(id) ON DELETE CASCADE,"
+"  patient_id INTEGER NOT NULL REFERENCES resource(id) ON DELETE CASCADE,"
+"  relationship TEXT NOT NULL CHECK (relationship IN ('parent','guardian','caregiver')),"
+"  scope TEXT NOT NULL CHECK (scope IN ('full','no-messaging','billing-only')),"
+"  granted_by INTEGER NOT NULL,"
+"  dob_enc BLOB NOT NULL,"
+"  created_ms INTEGER NOT NULL,"
+"  expires_ms INTEGER NOT NULL DEFAULT 0,"
+"  revoked_ms INTEGER NOT NULL DEFAULT 0,"
+"  revoked_by INTEGER NOT NULL DEFAULT 0,"
+"  adult_ok_ms INTEGER NOT NULL DEFAULT 0);"
+"CREATE INDEX proxy_grant_by_proxy ON proxy_grant(proxy_user_id, patient_id);"
+"CREATE INDEX proxy_grant_by_patient ON proxy_grant(patient_id);"
+"CREATE TABLE patient_consent ("
+"  patient_id INTEGER PRIMARY KEY REFERENCES resource(id) ON DELETE CASCADE,"
+"  share_apps INTEGER NOT NULL DEFAULT 1,"
+"  share_sensitive_proxies INTEGER NOT NULL DEFAULT 0,"
+"  updated_ms INTEGER NOT NULL,"
+"  updated_by INTEGER NOT NULL DEFAULT 0);",
+/* 11: jobs/ — legal holds that suspend retention purging: on a patient (all their messages,
+ * attachments and documents; patient_id) or on one message thread (thread_id). The free-text
+ * reason is sealed (AAD "legal_hold"/"reason"/id); placed_by/released_by are audit actors
+ * ("user:<id>", "system:cli"). released_ms 0 while the hold is active. */
+"CREATE TABLE legal_hold ("
+"  id INTEGER PRIMARY KEY,"
+"  pub_id TEXT NOT NULL UNIQUE,"
+"  scope TEXT NOT NULL CHECK (scope IN ('patient','thread')),"
+"  patient_id INTEGER NOT NULL DEFAULT 0,"
+"  thread_id INTEGER NOT NULL DEFAULT 0,"
+"  reason_enc BLOB NOT NULL,"
+"  placed_by TEXT NOT NULL,"
+"  placed_ms INTEGER NOT NULL,"
+"  released_ms INTEGER NOT NULL DEFAULT 0,"
+"  released_by TEXT NOT NULL DEFAULT '');"
+"CREATE INDEX legal_hold_active ON legal_hold(released_ms, scope, patient_id, thread_id);",
 };
 
 #endif

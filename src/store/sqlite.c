@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STMT_CACHE_MAX 160
+#define STMT_CACHE_MAX 512
 #define BUSY_TIMEOUT_MS 5000
 
 typedef struct conn {
@@ -97,12 +97,16 @@ sqlite3_stmt *pp_store_stmt(pp_store *st, const char *sql)
 	if (!pp_store_conn(st))
 		return NULL;
 	c = pthread_getspecific(st->key);
-	for (int i = 0; i < c->ncache; i++) {
-		if (c->cache[i].sql == sql || !strcmp(c->cache[i].sql, sql)) {
-			s = c->cache[i].stmt;
-			sqlite3_reset(s);
-			sqlite3_clear_bindings(s);
-			return s;
+	/* the SQL is a string constant: the same pointer on every call (text compared second, for a
+	 * copy of the same statement elsewhere) */
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < c->ncache; i++) {
+			if (pass == 0 ? c->cache[i].sql == sql : !strcmp(c->cache[i].sql, sql)) {
+				s = c->cache[i].stmt;
+				sqlite3_reset(s);
+				sqlite3_clear_bindings(s);
+				return s;
+			}
 		}
 	}
 	if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define AUDIT_SCHEMA_VERSION 1
+#define AUDIT_SCHEMA_VERSION 2
 /* "PPAU" (0x50504155): tells an audit file apart from the main database */
 #define AUDIT_APP_ID 1347436885
 #define STR_(x) #x
@@ -60,11 +60,16 @@ static const char audit_schema_v1[] =
 "PRAGMA application_id=" STR(AUDIT_APP_ID) ";"
 "PRAGMA user_version=1;";
 
+/* version 2: an index for a patient's access history ("who viewed my record") */
+static const char audit_schema_v2[] =
+"CREATE INDEX audit_event_by_patient ON audit_event(patient, ts_ms);"
+"PRAGMA user_version=2;";
+
 enum {
 	ST_BEGIN, ST_BEGIN_READ, ST_COMMIT, ST_ROLLBACK,
 	ST_EV_INSERT, ST_EV_LAST, ST_EV_COUNT, ST_EV_EACH,
 	ST_CP_INSERT, ST_CP_LAST, ST_CP_LIST,
-	ST_KEY_INSERT, ST_KEY_LIST, ST_GUARDS,
+	ST_KEY_INSERT, ST_KEY_LIST, ST_GUARDS, ST_EV_PATIENT,
 	ST_COUNT
 };
 
@@ -90,6 +95,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	               " ORDER BY seq, id",
 	[ST_KEY_INSERT] = "INSERT INTO audit_key (pub, first_seq, ts_ms) VALUES (?,?,?)",
 	[ST_KEY_LIST] = "SELECT id, pub, first_seq, ts_ms FROM audit_key ORDER BY id",
+	[ST_EV_PATIENT] = "SELECT seq, ts_ms, actor, actor_role, on_behalf_of, patient, action,"
+	                  " resource_type, resource_id, outcome, source_ip, user_agent, session_id,"
+	                  " purpose, request_id, detail, prev_hash, hash FROM audit_event"
+	                  " WHERE patient = ? AND ts_ms >= ? ORDER BY ts_ms DESC, seq DESC LIMIT ?",
 	[ST_GUARDS] = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN"
 	              " ('audit_event_no_update', 'audit_event_no_delete',"
 	              " 'audit_checkpoint_no_update', 'audit_checkpoint_no_delete',"
@@ -189,7 +198,10 @@ static int ensure_schema(sqlite3 *db, bool create)
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return rc;
 	}
-	rc = sqlite3_exec(db, audit_schema_v1, NULL, NULL, NULL);
+	if (v < 1)
+		rc = sqlite3_exec(db, audit_schema_v1, NULL, NULL, NULL);
+	if (rc == SQLITE_OK && v < 2)
+		rc = sqlite3_exec(db, audit_schema_v2, NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		goto fail;
@@ -345,14 +357,34 @@ int pp_store_audit_event_count(pp_store_audit *a, int64_t *n)
 	return rc;
 }
 
+static int each_row(sqlite3_stmt *s, pp_store_audit_event_cb cb, void *ctx);
+
 int pp_store_audit_event_each(pp_store_audit *a, pp_store_audit_event_cb cb, void *ctx)
 {
 	sqlite3_stmt *s = get_stmt(a, ST_EV_EACH);
+
+	return s ? each_row(s, cb, ctx) : PP_EIO;
+}
+
+int pp_store_audit_event_patient(pp_store_audit *a, const char *patient, int64_t since_ms,
+                                 int limit, pp_store_audit_event_cb cb, void *ctx)
+{
+	sqlite3_stmt *s = get_stmt(a, ST_EV_PATIENT);
+
+	if (!s || !patient)
+		return s ? PP_EINVAL : PP_EIO;
+	sqlite3_bind_text(s, 1, patient, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, since_ms);
+	sqlite3_bind_int(s, 3, limit > 0 ? limit : 500);
+	return each_row(s, cb, ctx);
+}
+
+/* calls cb for every row of a prepared SELECT of the audit_event columns in table order */
+static int each_row(sqlite3_stmt *s, pp_store_audit_event_cb cb, void *ctx)
+{
 	pp_store_audit_row r;
 	int rc;
 
-	if (!s)
-		return PP_EIO;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		memset(&r, 0, sizeof r);
 		r.seq = sqlite3_column_int64(s, 0);

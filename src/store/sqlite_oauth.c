@@ -174,8 +174,10 @@ int pp_store_oauth_launch_get(pp_store *st, const uint8_t id_hash[32], pp_store_
 	sqlite3_bind_blob(s, 1, id_hash, 32, SQLITE_TRANSIENT);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
+		uint8_t h[32];
+		memcpy(h, id_hash, 32);   /* id_hash may point into *out */
 		memset(out, 0, sizeof *out);
-		memcpy(out->id_hash, id_hash, 32);
+		memcpy(out->id_hash, h, 32);
 		pp_store_col_text(s, 0, out->client_id, sizeof out->client_id);
 		out->user_id = sqlite3_column_int64(s, 1);
 		out->patient_id = sqlite3_column_int64(s, 2);
@@ -396,6 +398,27 @@ int pp_store_oauth_family_revoke_user_client(pp_store *st, int64_t user_id, cons
 	sqlite3_bind_int64(s, 1, now_ms);
 	sqlite3_bind_int64(s, 2, user_id);
 	pp_store_bind_text(s, 3, client_id);
+	rc = pp_store_step_done(st, s, &changes);
+	if (n)
+		*n = changes;
+	return rc;
+}
+
+int pp_store_oauth_family_revoke_user(pp_store *st, int64_t user_id, const char *reason,
+                                      int64_t now_ms, int *n)
+{
+	static const char sql[] = "UPDATE oauth_family SET revoked_ms = ?, revoked_reason = ? "
+	                          "WHERE user_id = ? AND revoked_ms IS NULL";
+	sqlite3_stmt *s;
+	int changes = 0, rc;
+
+	if (!st || user_id <= 0)
+		return PP_EINVAL;
+	if (!(s = pp_store_stmt(st, sql)))
+		return PP_EIO;
+	sqlite3_bind_int64(s, 1, now_ms);
+	pp_store_bind_text(s, 2, reason ? reason : "account");
+	sqlite3_bind_int64(s, 3, user_id);
 	rc = pp_store_step_done(st, s, &changes);
 	if (n)
 		*n = changes;

@@ -41,6 +41,8 @@ static const char SQL_META_TYPE_LIMIT[] =
 /* only the row ids: answered from the resource_by_patient index alone, no row is read */
 static const char SQL_IDS_PATIENT_TYPE[] =
 	"SELECT id FROM resource WHERE patient_id = ? AND type = ? ORDER BY id";
+/* only the served id of a referenced resource (reference rewriting): the body is not read */
+static const char SQL_PUB_OF_LID[] = "SELECT pub_id FROM resource WHERE type = ? AND lid_bidx = ?";
 static const char SQL_COUNT_TYPE[] = "SELECT count(*) FROM resource WHERE type = ?";
 static const char SQL_COUNT_ALL[] = "SELECT count(*) FROM resource";
 
@@ -354,6 +356,32 @@ int pp_store_resource_count(pp_store *st, const char *type, int64_t *n)
 	if (rc == SQLITE_ROW) {
 		*n = sqlite3_column_int64(s, 0);
 		rc = PP_OK;
+	} else {
+		rc = pp_store_err(rc) ? pp_store_err(rc) : PP_EIO;
+	}
+	sqlite3_reset(s);
+	return rc;
+}
+
+int pp_store_resource_pub_of_lid(pp_store *st, const char *type, const uint8_t lid_bidx[32],
+                                 char *pub_id, size_t cap)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (!st || !type || !lid_bidx || !pub_id || !cap)
+		return PP_EINVAL;
+	pub_id[0] = '\0';
+	if (!(s = pp_store_stmt(st, SQL_PUB_OF_LID)))
+		return PP_EIO;
+	sqlite3_bind_text(s, 1, type, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 2, lid_bidx, 32, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		pp_store_col_text(s, 0, pub_id, cap);
+		rc = PP_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = PP_ENOTFOUND;
 	} else {
 		rc = pp_store_err(rc) ? pp_store_err(rc) : PP_EIO;
 	}

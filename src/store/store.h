@@ -62,6 +62,9 @@ int pp_store_resource_find_lid(pp_store *st, const char *type, const uint8_t lid
 int pp_store_resource_get_pub(pp_store *st, const char *type, const char *pub_id,
                               pp_store_resource *out);
 int pp_store_resource_get(pp_store *st, int64_t id, pp_store_resource *out);
+/* the pub_id of (type, lid_bidx) without reading the row's body; PP_ENOTFOUND when none */
+int pp_store_resource_pub_of_lid(pp_store *st, const char *type, const uint8_t lid_bidx[32],
+                                 char *pub_id, size_t cap);
 typedef int (*pp_store_resource_cb)(void *ctx, const pp_store_resource *r); /* non-zero stops */
 /* resources of one type (or all when type is NULL) for one patient */
 int pp_store_resource_each_for_patient(pp_store *st, int64_t patient_id, const char *type,

@@ -35,4 +35,72 @@ int pp_store_care_team_end(pp_store *st, int64_t user_id, int64_t patient_id, in
 int pp_store_care_team_has(pp_store *st, int64_t user_id, int64_t patient_id, int64_t now_ms,
                            int *related);
 
+typedef int (*pp_store_care_team_cb)(void *ctx, int64_t patient_id);
+/* the patients on user_id's care team at now_ms */
+int pp_store_care_team_each(pp_store *st, int64_t user_id, int64_t now_ms,
+                            pp_store_care_team_cb cb, void *ctx);
+
+/* break-glass grants: reason_enc and note_enc are sealed by the caller (AAD "break_glass",
+ * "reason"/"note", id) */
+typedef struct pp_store_break_glass {
+	int64_t id;                /* random row id (AAD) */
+	char pub_id[40];           /* opaque id for the API */
+	int64_t user_id, patient_id;
+	char reason_code[32];
+	uint8_t *reason_enc; size_t reason_enc_len;
+	int64_t started_ms, expires_ms;
+	char status[8];            /* "open", "closed" */
+	int64_t reviewer_id, reviewed_ms;
+	char outcome[32];
+	uint8_t *note_enc; size_t note_enc_len;
+} pp_store_break_glass;
+void pp_store_break_glass_clear(pp_store_break_glass *b);   /* frees the sealed blobs */
+int pp_store_break_glass_insert(pp_store *st, const pp_store_break_glass *b);
+int pp_store_break_glass_get(pp_store *st, const char *pub_id, pp_store_break_glass *out);
+/* the latest grant of user_id to patient_id still running at now_ms: PP_ENOTFOUND when none */
+int pp_store_break_glass_active(pp_store *st, int64_t user_id, int64_t patient_id, int64_t now_ms,
+                                pp_store_break_glass *out);
+typedef int (*pp_store_break_glass_cb)(void *ctx, const pp_store_break_glass *b);
+/* the review queue, oldest first: status "open" or "closed" ("" = all), at most limit rows */
+int pp_store_break_glass_each(pp_store *st, const char *status, int limit,
+                              pp_store_break_glass_cb cb, void *ctx);
+/* closes an open review: PP_ENOTFOUND when absent or already closed */
+int pp_store_break_glass_close(pp_store *st, const char *pub_id, int64_t reviewer_id,
+                               int64_t now_ms, const char *outcome, const uint8_t *note_enc,
+                               size_t note_enc_len);
+
+/* proxy grants; dob_enc sealed by the caller (AAD "proxy_grant", "dob", id) */
+typedef struct pp_store_proxy {
+	int64_t id;
+	char pub_id[40];
+	int64_t proxy_user_id, patient_id;
+	char relationship[16];     /* "parent", "guardian", "caregiver" */
+	char scope[16];            /* "full", "no-messaging", "billing-only" */
+	int64_t granted_by;
+	uint8_t *dob_enc; size_t dob_enc_len;
+	int64_t created_ms, expires_ms, revoked_ms, revoked_by, adult_ok_ms;
+} pp_store_proxy;
+void pp_store_proxy_clear(pp_store_proxy *g);
+int pp_store_proxy_insert(pp_store *st, const pp_store_proxy *g);
+int pp_store_proxy_get(pp_store *st, const char *pub_id, pp_store_proxy *out);
+/* the newest unrevoked, unexpired grant of proxy_user_id for patient_id at now_ms */
+int pp_store_proxy_active(pp_store *st, int64_t proxy_user_id, int64_t patient_id, int64_t now_ms,
+                          pp_store_proxy *out);
+typedef int (*pp_store_proxy_cb)(void *ctx, const pp_store_proxy *g);
+/* by patient (proxy_user_id 0) or by proxy (patient_id 0); unrevoked only unless all */
+int pp_store_proxy_each(pp_store *st, int64_t patient_id, int64_t proxy_user_id, bool all,
+                        pp_store_proxy_cb cb, void *ctx);
+/* PP_ENOTFOUND when absent or already revoked */
+int pp_store_proxy_revoke(pp_store *st, const char *pub_id, int64_t by, int64_t now_ms);
+int pp_store_proxy_adult_ok(pp_store *st, const char *pub_id, int64_t now_ms);
+
+/* consent choices (defaults when no row: apps yes, sensitive data to proxies no) */
+typedef struct pp_store_consent {
+	int share_apps;
+	int share_sensitive_proxies;
+	int64_t updated_ms, updated_by;
+} pp_store_consent;
+int pp_store_consent_get(pp_store *st, int64_t patient_id, pp_store_consent *out);
+int pp_store_consent_put(pp_store *st, int64_t patient_id, const pp_store_consent *c);
+
 #endif

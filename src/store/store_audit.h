@@ -61,6 +61,9 @@ int pp_store_audit_event_count(pp_store_audit *db, int64_t *n);
  * return from cb stops the walk and is returned */
 typedef int (*pp_store_audit_event_cb)(void *ctx, const pp_store_audit_row *r);
 int pp_store_audit_event_each(pp_store_audit *db, pp_store_audit_event_cb cb, void *ctx);
+/* one patient's events (patient = opaque id) since since_ms, newest first, at most limit */
+int pp_store_audit_event_patient(pp_store_audit *db, const char *patient, int64_t since_ms,
+                                 int limit, pp_store_audit_event_cb cb, void *ctx);
 
 int pp_store_audit_checkpoint_insert(pp_store_audit *db, const pp_store_audit_checkpoint *c);
 /* the checkpoint with the highest seq (latest written on ties); PP_ENOTFOUND when none */

@@ -88,6 +88,10 @@ int pp_store_oauth_family_revoke(pp_store *st, const char *id, const char *reaso
 /* revokes every live family of one user with one client; *n = families revoked */
 int pp_store_oauth_family_revoke_user_client(pp_store *st, int64_t user_id, const char *client_id,
                                              int64_t now_ms, int *n);
+/* revokes every live family of one user, with any client (suspension, deprovisioning); *n =
+ * families revoked */
+int pp_store_oauth_family_revoke_user(pp_store *st, int64_t user_id, const char *reason,
+                                      int64_t now_ms, int *n);
 /* live families of one user, newest first */
 typedef int (*pp_store_oauth_family_cb)(void *ctx, const pp_store_oauth_family *f);
 int pp_store_oauth_family_each_user(pp_store *st, int64_t user_id, pp_store_oauth_family_cb cb,

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, statSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, makeData, setConfig, ROOT } from './harness.mjs';
+import { cli, makeData, setConfig, ROOT, sqlite } from './harness.mjs';
 
 test('help and version', () => {
   const h = cli(['--help']);
@@ -100,6 +100,16 @@ test('docs/config.md is the generated table, and lists every key', () => {
     assert.match(r.stdout, new RegExp('`' + key.replace('.', '\\.') + '`'));
 });
 
+test('docs/roles.md is the generated roles table', () => {
+  const r = cli(['roles', 'docs']);
+  assert.equal(r.status, 0);
+  assert.equal(readFileSync(join(ROOT, 'docs', 'roles.md'), 'utf8'), r.stdout,
+    'docs/roles.md is stale: regenerate it with `make docs`');
+  for (const role of ['patient', 'proxy', 'clinician', 'nurse', 'front_desk', 'billing', 'privacy_officer', 'security_admin', 'admin'])
+    assert.match(r.stdout, new RegExp('^\\| `' + role + '` \\|', 'm'), role);
+  assert.equal(cli(['roles', 'nope']).status, 2);
+});
+
 test('user add creates an account that can sign in; weak passwords and bad roles are refused', async () => {
   const { startServer, Client } = await import('./harness.mjs');
   const e = makeData();
@@ -124,5 +134,33 @@ test('user add creates an account that can sign in; weak passwords and bad roles
       assert.equal(r.status, 200);
       assert.equal(r.json.state, 'enrol');
     } finally { await srv.stop(); }
+  } finally { e.cleanup(); }
+});
+
+test('pool and careteam commands: create, list, add members, link a clinician; refusals are clear', () => {
+  const e = makeData();
+  try {
+    const run = (...a) => cli(['--data', e.dir, ...a]);
+    assert.equal(run('pool', 'add', '--name', 'Cardiology', '--kind', 'clinical', '--turnaround', 'within a day').status, 0);
+    assert.equal(run('pool', 'add', '--name', 'Cardiology').status, 1, 'a name is unique');
+    assert.equal(run('pool', 'add', '--name', 'X', '--kind', 'party').status, 2);
+    const list = run('pool', 'list');
+    assert.equal(list.status, 0);
+    assert.match(list.stdout, /^Cardiology\s+clinical\s+within a day$/m);
+    assert.match(list.stdout, /^Dr\. Reyes' team\s+clinical/m, 'the demo pools');
+    assert.equal(run('pool', 'member', 'add', '--pool', 'Cardiology', '--username', 'demo.nurse').status, 0);
+    assert.match(run('pool', 'member', 'add', '--pool', 'Nope', '--username', 'demo.nurse').stderr, /no such pool/);
+    assert.match(run('pool', 'member', 'add', '--pool', 'Cardiology', '--username', 'nobody').stderr, /no such user/);
+    const pub = e.accounts.find((a) => a.username === 'demo.patient3').patient_id;
+    assert.equal(run('careteam', 'add', '--username', 'demo.nurse', '--patient', pub).status, 0);
+    const admin = run('careteam', 'add', '--username', 'demo.admin', '--patient', pub);
+    assert.equal(admin.status, 1);
+    assert.match(admin.stderr, /only a clinician or nurse/);
+    assert.match(run('careteam', 'add', '--username', 'demo.nurse', '--patient', 'ffff').stderr, /no patient/);
+    assert.equal(run('careteam', 'end', '--username', 'demo.nurse', '--patient', pub).status, 0);
+    assert.equal(run('pool', 'frobnicate').status, 2);
+    assert.equal(run('careteam').status, 2);
+    const rows = sqlite(join(e.dir, 'audit.db'), "SELECT action FROM audit_event WHERE actor='system:cli' AND action IN ('pool.add','pool.member.add','careteam.add','careteam.end')").trim().split('\n');
+    assert.deepEqual(rows, ['pool.add', 'pool.member.add', 'careteam.add', 'careteam.end']);
   } finally { e.cleanup(); }
 });

@@ -50,11 +50,20 @@ export function freePort() {
 }
 
 // publicUrl: set server.public_url to https://localhost:<port> (OAuth issuer, FHIR base URL)
-export async function startServer(dir, { extraArgs = [], publicUrl = false } = {}) {
+// clockOffsetDays: run the server with its wall clock moved by that many days (Debian's
+// libfaketime, preloaded; monotonic clocks stay real). signIn computes TOTP codes for that clock.
+export const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
+export async function startServer(dir, { extraArgs = [], publicUrl = false, clockOffsetDays = 0 } = {}) {
   const port = await freePort();
   if (publicUrl) setConfig(dir, { 'server.public_url': `https://localhost:${port}` });
+  const env = { ...process.env };
+  if (clockOffsetDays) {
+    Object.assign(env, { LD_PRELOAD: FAKETIME_LIB, FAKETIME: `${clockOffsetDays >= 0 ? '+' : ''}${clockOffsetDays}d`,
+      FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_DONT_RESET: '1',
+      ASAN_OPTIONS: `${env.ASAN_OPTIONS ? env.ASAN_OPTIONS + ':' : ''}verify_asan_link_order=0` });
+  }
   const proc = spawn(BIN, ['--data', dir, 'serve', '--port', String(port), ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
+    { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stderr = '';
   proc.stderr.on('data', (d) => { stderr += d; });
   await new Promise((resolve, reject) => {
@@ -66,6 +75,7 @@ export async function startServer(dir, { extraArgs = [], publicUrl = false } = {
   const ca = readFileSync(join(dir, 'tls', 'cert.pem'));
   const server = {
     port, proc, ca, url: `https://127.0.0.1:${port}`, publicUrl: `https://localhost:${port}`,
+    clockOffsetMs: clockOffsetDays * 86400000,
     log: () => stderr,
     stop: () => new Promise((resolve, reject) => {
       const done = (code) => {
@@ -121,7 +131,7 @@ export class Client {
 }
 
 // RFC 6238 codes from the real oathtool, for the current 30 s step or a given one
-export const currentStep = () => Math.floor(Date.now() / 30000);
+export const currentStep = (offsetMs = 0) => Math.floor((Date.now() + offsetMs) / 30000);
 export function totp(secret, step) {
   const args = ['--totp', '-b', secret];
   if (step !== undefined) args.push('-N', `@${step * 30 + 1}`);
@@ -130,9 +140,9 @@ export function totp(secret, step) {
 
 // A code the server will accept once: a step after the last one used, inside the ±1 window
 // (waits for the next window when both neighbours are used up).
-export async function freshCode(account) {
+export async function freshCode(account, offsetMs = 0) {
   for (;;) {
-    const now = currentStep();
+    const now = currentStep(offsetMs);
     const step = Math.max(now - 1, (account.lastStep ?? -Infinity) + 1);
     if (step <= now + 1) { account.lastStep = step; return totp(account.secret, step); }
     await new Promise((r) => setTimeout(r, 1000));
@@ -150,11 +160,11 @@ export async function signIn(server, account) {
     if (r.status !== 200) throw new Error(`enrol start ${r.status} ${r.text}`);
     secret = r.json.secret;
     account.secret = secret;
-    r = await c.post('/api/v1/auth/mfa/enrol/confirm', { code: await freshCode(account) });
+    r = await c.post('/api/v1/auth/mfa/enrol/confirm', { code: await freshCode(account, server.clockOffsetMs || 0) });
     if (r.status !== 200) throw new Error(`enrol confirm ${r.status} ${r.text}`);
     account.recovery = r.json.recovery_codes;
   } else if (r.json.state === 'mfa') {
-    r = await c.post('/api/v1/auth/mfa/verify', { code: await freshCode(account) });
+    r = await c.post('/api/v1/auth/mfa/verify', { code: await freshCode(account, server.clockOffsetMs || 0) });
     if (r.status !== 200) throw new Error(`mfa verify ${r.status} ${r.text}`);
   }
   return c;

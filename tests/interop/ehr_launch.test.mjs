@@ -98,6 +98,9 @@ test('EHR launch: fhirclient takes the launch from a chart, authorizes as the cl
   const idt = jose.decodeJwt(client.state.tokenResponse.id_token);
   assert.notEqual(idt.fhirUser, `${srv.publicUrl}/fhir/Patient/${related}`);
   assert.ok(audited(`action='oauth.launch' AND outcome='success' AND patient='${related}'`).length === 1);
+  // the patient's access history names the app and the clinician who used it
+  const hist = await alice.get('/api/v1/me/access-history');
+  assert.ok(hist.json.items.some((x) => x.who === 'Growth Charts, used by demo.clinician' && x.via === 'app' && x.role === 'Clinician'), hist.text);
   // the patient compartment holds: another patient is out of reach, even one on the care team
   const other = d.accounts.find((a) => a.username === 'demo.patient2').patient_id;
   await assert.rejects(client.request(`Patient/${other}`), /404|Not Found|not found/i);

@@ -20,6 +20,8 @@
 #include "fhir/fhir.h"
 #include "fhir/fhir_internal.h"
 #include "store/store.h"
+#include "store/store_epoch.h"
+#include "fhir/api_internal.h"
 
 static const char *const fixture_types[] = {
 	"Patient", "Condition", "AllergyIntolerance", "Immunization", "MedicationRequest",
@@ -967,6 +969,144 @@ static void test_store_failure_paths(void **state)
 }
 
 
+/* ---- store epoch and the API's caches (store/sqlite_epoch.c, fhir/cache.c) ---- */
+
+static void cache_row(pp_store_resource *r, const char *type, uint8_t lid, const char *pub,
+                      uint8_t *body, size_t n)
+{
+	memset(r, 0, sizeof *r);
+	r->id = pp_store_new_id();
+	snprintf(r->type, sizeof r->type, "%s", type);
+	memset(r->lid_bidx, lid, 32);
+	snprintf(r->pub_id, sizeof r->pub_id, "%s", pub);
+	r->body = body;
+	r->body_len = n;
+	r->version = 1;
+	r->last_updated_ms = 1000;
+}
+
+static int first_row_patient(void *ctx, const pp_store_resource *r)
+{
+	*(int64_t *)ctx = r->patient_id;
+	return 1;
+}
+
+static void test_store_epoch_and_caches(void **state)
+{
+	pp_store *other = NULL;
+	pp_store_resource r, got = {0};
+	uint8_t body1[3] = {1, 2, 3}, body2[5] = {9, 8, 7, 6, 5};
+	uint64_t e1, e2, e3, e4;
+	int64_t *ids = NULL, *want = NULL, pid = 0;
+	size_t n = 0, nwant = 0;
+	char pub[48], big[5000];
+	pp_buf b;
+
+	(void)state;
+	/* a second store on the same file: another connection, as another process would be */
+	assert_int_equal(pp_store_open(&other, db_path), 0);
+	assert_int_equal(pp_store_epoch(st, &e1), 0);
+	assert_int_equal(pp_store_epoch(st, &e2), 0);
+	assert_true(e1 > 0);
+	assert_true(e1 == e2);   /* nothing committed: the epoch stands */
+	assert_int_equal(pp_store_epoch(NULL, &e3), PP_EIO);
+
+	/* a row is read once, then served from memory under the same epoch */
+	cache_row(&r, "Device", 0xd1, "cachepub00000000000000000000000a", body1, sizeof body1);
+	assert_int_equal(pp_store_resource_put(other, &r), 0);
+	assert_int_equal(pp_store_epoch(st, &e2), 0);
+	assert_true(e2 != e1);   /* a commit by another connection moves it */
+	assert_int_equal(pp_fhir_cache_get_pub(st, e2, "Device", r.pub_id, &got), 0);
+	assert_int_equal(got.body_len, 3);
+	assert_int_equal(got.version, 1);
+	pp_store_resource_clear(&got);
+	assert_int_equal(pp_fhir_cache_get_pub(st, e2, "Device", "cachepubnotthere", &got),
+	                 PP_ENOTFOUND);
+	assert_int_equal(pp_fhir_cache_get_pub(st, e2, "Patient", r.pub_id, &got), PP_ENOTFOUND);
+
+	/* another connection writes a new version: the next epoch sees it, the old one does not
+	 * (which is why callers take the epoch at the start of each request) */
+	r.body = body2;
+	r.body_len = sizeof body2;
+	r.version = 2;
+	assert_int_equal(pp_store_resource_put(other, &r), 0);
+	assert_int_equal(pp_fhir_cache_get_pub(st, e2, "Device", r.pub_id, &got), 0);
+	assert_int_equal(got.version, 1);
+	pp_store_resource_clear(&got);
+	assert_int_equal(pp_store_epoch(st, &e3), 0);
+	assert_true(e3 != e2);
+	assert_int_equal(pp_fhir_cache_get_pub(st, e3, "Device", r.pub_id, &got), 0);
+	assert_int_equal(got.version, 2);
+	assert_int_equal(got.body_len, 5);
+	assert_memory_equal(got.body, body2, 5);
+	pp_store_resource_clear(&got);
+	assert_int_equal(pp_fhir_cache_get(st, e3, r.id, false, &got), 0);
+	assert_null(got.body);
+	assert_int_equal(got.version, 2);
+
+	/* a commit on the caller's own connection moves it as well */
+	r.version = 3;
+	assert_int_equal(pp_store_resource_put(st, &r), 0);
+	assert_int_equal(pp_store_epoch(st, &e4), 0);
+	assert_true(e4 != e3);
+	assert_int_equal(pp_fhir_cache_get(st, e4, r.id, true, &got), 0);
+	assert_int_equal(got.version, 3);
+	pp_store_resource_clear(&got);
+	/* epoch 0: always the store */
+	assert_int_equal(pp_fhir_cache_get(st, 0, r.id, true, &got), 0);
+	assert_int_equal(got.version, 3);
+	pp_store_resource_clear(&got);
+
+	/* a reference to nothing is remembered as nothing, until a commit adds the target */
+	assert_int_equal(pp_fhir_cache_pub_of_lid(st, e4, "Location", (uint8_t[32]){0xe1}, pub,
+	                                          sizeof pub), PP_ENOTFOUND);
+	cache_row(&r, "Location", 0, "cachepub00000000000000000000000b", body1, sizeof body1);
+	memset(r.lid_bidx, 0, 32);
+	r.lid_bidx[0] = 0xe1;
+	assert_int_equal(pp_store_resource_put(other, &r), 0);
+	assert_int_equal(pp_fhir_cache_pub_of_lid(st, e4, "Location", (uint8_t[32]){0xe1}, pub,
+	                                          sizeof pub), PP_ENOTFOUND);
+	assert_int_equal(pp_store_epoch(st, &e1), 0);
+	assert_int_equal(pp_fhir_cache_pub_of_lid(st, e1, "Location", (uint8_t[32]){0xe1}, pub,
+	                                          sizeof pub), 0);
+	assert_string_equal(pub, r.pub_id);
+
+	/* a compartment's row ids: as the store lists them, from memory the second time */
+	assert_int_equal(pp_store_resource_each_meta_of_type_limit(st, "Observation", 1,
+	                                                           first_row_patient, &pid), 0);
+	assert_true(pid > 0);
+	assert_int_equal(pp_store_resource_ids_for_patient(st, pid, "Observation", &want, &nwant), 0);
+	assert_true(nwant > 0);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(pp_fhir_cache_ids(st, e1, pid, "Observation", &ids, &n), 0);
+		assert_int_equal(n, nwant);
+		assert_memory_equal(ids, want, n * sizeof *ids);
+		free(ids);
+	}
+	free(want);
+	assert_int_equal(pp_fhir_cache_ids(st, e1, r.id, "Observation", &ids, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(ids);
+	assert_int_equal(pp_fhir_cache_ids(st, e1, 0, "Observation", &ids, &n), PP_EINVAL);
+
+	/* served text: only under its epoch, only up to a slot */
+	pp_buf_init(&b, 1 << 20);
+	pp_fhir_cache_text_put(st, e1, r.id, "{\"x\":1}", 7);
+	if (pp_fhir_cache_text_get(st, e1, r.id, &b)) {   /* no text cache where RAM cannot be locked */
+		assert_string_equal(pp_buf_cstr(&b), "{\"x\":1}");
+		assert_false(pp_fhir_cache_text_get(st, e1 + 1, r.id, &b));
+		assert_false(pp_fhir_cache_text_get(other, e1, r.id, &b));
+		memset(big, 'a', sizeof big);
+		pp_fhir_cache_text_put(st, e1, r.id, big, sizeof big);   /* too long: the old one stays */
+		pp_buf_reset(&b);
+		assert_true(pp_fhir_cache_text_get(st, e1, r.id, &b));
+		assert_int_equal(b.len, 7);
+	}
+	assert_false(pp_fhir_cache_text_get(st, 0, r.id, &b));
+	pp_buf_free(&b);
+	pp_store_close(other);
+}
+
 /* ---- the REST API's search-parameter parser, filters and serving ---- */
 
 static int64_t ms_of(int y, int mo, int d, int h, int mi, int sec)
@@ -1371,6 +1511,7 @@ int main(void)
 		cmocka_unit_test(test_rerun_completes_partial_import),
 		cmocka_unit_test(test_late_patient_links_on_reimport),
 		cmocka_unit_test(test_store_failure_paths),
+		cmocka_unit_test(test_store_epoch_and_caches),
 		cmocka_unit_test(test_no_phi_in_database_files),
 	};
 

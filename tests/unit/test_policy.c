@@ -10,6 +10,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <jansson.h>
+
+#include "crypto/crypto.h"
 #include "policy/policy.h"
 #include "store/store_access.h"
 
@@ -171,6 +174,200 @@ static void test_pool_member(void **state)
 	check(f, "billing", f->billing, 0, PP_POLICY_READ, 42, f->pool, PP_POLICY_DENY, NULL);
 }
 
+static void test_break_glass(void **state)
+{
+	fx *f = *state;
+	int64_t now = pp_clock_now_ms();
+	static uint8_t sealed[4] = {1, 2, 3, 4};
+	pp_store_break_glass bg = {.id = 99, .pub_id = "bg1", .user_id = 7, .patient_id = 43,
+	                           .reason_code = "emergency", .reason_enc = sealed,
+	                           .reason_enc_len = sizeof sealed, .started_ms = now - 1000,
+	                           .expires_ms = now + 60000};
+	pp_policy_decision d;
+
+	check(f, "clinician", f->clinician, 0, PP_POLICY_READ, 43, 0, PP_POLICY_DENY,
+	      "no-relationship");
+	assert_int_equal(pp_store_break_glass_insert(f->st, &bg), 0);
+	check(f, "clinician", f->clinician, 0, PP_POLICY_READ, 43, 0, PP_POLICY_ALLOW_BREAK_GLASS,
+	      "break-glass");
+	pp_policy_check(f->st, &(pp_principal){.user_id = 7, .role = "clinician", .actor = "user:7"},
+	                PP_POLICY_SEARCH, &(pp_policy_target){.patient_id = 43}, &d);
+	assert_string_equal(d.purpose, "emergency");
+	/* never a write; never another patient; never another role on the same user id */
+	check(f, "clinician", f->clinician, 0, PP_POLICY_WRITE, 43, 0, PP_POLICY_DENY, NULL);
+	check(f, "clinician", f->clinician, 0, PP_POLICY_READ, 42, 0, PP_POLICY_DENY, NULL);
+	check(f, "billing", f->clinician, 0, PP_POLICY_READ, 43, 0, PP_POLICY_DENY, NULL);
+	/* it runs out */
+	pp_clock_set_offset_ms(61000);
+	check(f, "clinician", f->clinician, 0, PP_POLICY_READ, 43, 0, PP_POLICY_DENY,
+	      "no-relationship");
+	pp_clock_set_offset_ms(0);
+	/* closing the review does not end a running grant early, nor extend it */
+	assert_int_equal(pp_store_break_glass_close(f->st, "bg1", 5, now, "appropriate", NULL, 0), 0);
+	assert_int_equal(pp_store_break_glass_close(f->st, "bg1", 5, now, "appropriate", NULL, 0),
+	                 PP_ENOTFOUND);
+	check(f, "clinician", f->clinician, 0, PP_POLICY_READ, 43, 0, PP_POLICY_ALLOW_BREAK_GLASS,
+	      "break-glass");
+}
+
+/* proxies: a grant with a scope; a parent's view of an adolescent hides sensitive categories and
+ * messages; at the age of majority a parent's grant ends unless the patient re-authorises it */
+static void add_grant(fx *f, pp_crypto *c, int64_t id, const char *pub, int64_t proxy,
+                      int64_t patient, const char *rel, const char *scope, const char *dob)
+{
+	pp_store_proxy g = {.id = id, .proxy_user_id = proxy, .patient_id = patient,
+	                    .granted_by = 1, .created_ms = pp_clock_now_ms() - 1000};
+	snprintf(g.pub_id, sizeof g.pub_id, "%s", pub);
+	snprintf(g.relationship, sizeof g.relationship, "%s", rel);
+	snprintf(g.scope, sizeof g.scope, "%s", scope);
+	assert_int_equal(pp_crypto_seal(c, "proxy_grant", "dob", id, dob, strlen(dob), &g.dob_enc,
+	                                &g.dob_enc_len), 0);
+	assert_int_equal(pp_store_proxy_insert(f->st, &g), 0);
+	pp_store_proxy_clear(&g);
+}
+
+static void decide(const pp_app *app, int64_t uid, const char *role, enum pp_policy_action a,
+                   int64_t patient, const char *type, pp_policy_decision *d)
+{
+	pp_principal p = {.user_id = uid};
+	snprintf(p.role, sizeof p.role, "%s", role);
+	snprintf(p.actor, sizeof p.actor, "user:%lld", (long long)uid);
+	pp_policy_decide(app, &p, a, &(pp_policy_target){.patient_id = patient, .resource_type = type},
+	                 d);
+}
+
+static void years_ago(int years, int plus_days, char out[16])
+{
+	char now[32];
+	int y, m, dd;
+	pp_clock_format_iso(pp_clock_now_ms() + (int64_t)plus_days * 86400000, now);
+	assert_int_equal(sscanf(now, "%4d-%2d-%2d", &y, &m, &dd), 3);
+	assert_true(y > 1900 && y < 3000 && m >= 1 && m <= 12 && dd >= 1 && dd <= 31);
+	snprintf(out, 16, "%04d-%02d-%02d", (y - years) % 10000, m % 100, dd > 28 ? 28 : dd % 100);
+}
+
+static void test_proxy(void **state)
+{
+	fx *f = *state;
+	char key[160], teen_dob[16], adult_dob[16];
+	pp_crypto *c = NULL;
+	pp_config cfg;
+	pp_app app;
+	pp_policy_decision d;
+	int64_t parent = add_user(f, 20, "proxy"), carer = add_user(f, 21, "patient");
+	json_t *sensitive = json_loads("{\"resourceType\":\"Condition\",\"code\":{\"coding\":"
+	                               "[{\"system\":\"http://snomed.info/sct\",\"code\":"
+	                               "\"80583007\"}]}}", 0, NULL);
+	json_t *plain = json_loads("{\"resourceType\":\"Immunization\",\"vaccineCode\":{\"coding\""
+	                           ":[{\"system\":\"http://hl7.org/fhir/sid/cvx\",\"code\":\"140\"}]}}",
+	                           0, NULL);
+
+	snprintf(key, sizeof key, "%s/master.key", f->dir);
+	assert_int_equal(pp_crypto_keyfile_create(key), 0);
+	assert_int_equal(pp_crypto_open(&c, key, f->st), 0);
+	pp_config_defaults(&cfg, f->dir);
+	app = (pp_app){.cfg = &cfg, .store = f->st, .crypto = c};
+	years_ago(13, 0, teen_dob);
+	years_ago(40, 0, adult_dob);
+	add_grant(f, c, 501, "g-teen", parent, 42, "parent", "full", teen_dob);
+	add_grant(f, c, 502, "g-carer", carer, 43, "caregiver", "no-messaging", adult_dob);
+
+	/* the parent of a 13-year-old: immunizations yes, the sensitive Condition hidden, messages no */
+	decide(&app, parent, "proxy", PP_POLICY_READ, 42, "Immunization", &d);
+	assert_int_equal(d.effect, PP_POLICY_ALLOW);
+	assert_string_equal(d.reason, "proxy");
+	assert_true(d.hide & PP_POLICY_HIDE_SENSITIVE);
+	assert_true(pp_policy_visible(&app, &d, plain));
+	assert_false(pp_policy_visible(&app, &d, sensitive));
+	decide(&app, parent, "proxy", PP_POLICY_READ, 42, "MessageThread", &d);
+	assert_int_equal(d.effect, PP_POLICY_DENY);
+	assert_string_equal(d.reason, "proxy-adolescent");
+	decide(&app, parent, "proxy", PP_POLICY_WRITE, 42, "Condition", &d);
+	assert_int_equal(d.effect, PP_POLICY_DENY);
+	/* no grant, no access; the store-only check cannot evaluate age: denied (fail closed) */
+	decide(&app, parent, "proxy", PP_POLICY_READ, 43, "Immunization", &d);
+	assert_int_equal(d.effect, PP_POLICY_DENY);
+	check(f, "proxy", parent, 0, PP_POLICY_READ, 42, 0, PP_POLICY_DENY, "lookup-failed");
+
+	/* the 18th birthday: the parent's access ends; the adult patient may re-authorise it */
+	{
+		char dob18[16];
+		years_ago(18, 0, dob18);
+		add_grant(f, c, 503, "g-18", parent, 43, "parent", "full", dob18);
+		decide(&app, parent, "proxy", PP_POLICY_READ, 43, "Immunization", &d);
+		assert_int_equal(d.effect, PP_POLICY_DENY);
+		assert_string_equal(d.reason, "proxy-patient-adult");
+		assert_int_equal(pp_store_proxy_adult_ok(f->st, "g-18", pp_clock_now_ms()), 0);
+		decide(&app, parent, "proxy", PP_POLICY_READ, 43, "Immunization", &d);
+		assert_int_equal(d.effect, PP_POLICY_ALLOW);
+		/* a day before the birthday it was still allowed (and adolescent rules applied) */
+		assert_int_equal(pp_store_proxy_revoke(f->st, "g-18", 1, pp_clock_now_ms()), 0);
+		years_ago(18, 1, dob18);
+		add_grant(f, c, 504, "g-17", parent, 43, "parent", "full", dob18);
+		decide(&app, parent, "proxy", PP_POLICY_READ, 43, "Immunization", &d);
+		assert_int_equal(d.effect, PP_POLICY_ALLOW);
+		assert_true(d.hide & PP_POLICY_HIDE_SENSITIVE);
+	}
+
+	/* a caregiver of an adult: scope no-messaging; sensitive hidden until the patient consents */
+	decide(&app, carer, "patient", PP_POLICY_READ, 43, "Condition", &d);
+	assert_int_equal(d.effect, PP_POLICY_ALLOW);
+	assert_true(d.hide & PP_POLICY_HIDE_SENSITIVE);
+	decide(&app, carer, "patient", PP_POLICY_READ, 43, "Communication", &d);
+	assert_string_equal(d.reason, "proxy-scope");
+	assert_int_equal(pp_store_consent_put(f->st, 43, &(pp_store_consent){.share_apps = 1,
+	                                      .share_sensitive_proxies = 1, .updated_ms = 1}), 0);
+	decide(&app, carer, "patient", PP_POLICY_READ, 43, "Condition", &d);
+	assert_false(d.hide & PP_POLICY_HIDE_SENSITIVE);
+	assert_true(pp_policy_visible(&app, &d, sensitive));
+	/* revoked: gone at once */
+	assert_int_equal(pp_store_proxy_revoke(f->st, "g-carer", 43, pp_clock_now_ms()), 0);
+	decide(&app, carer, "patient", PP_POLICY_READ, 43, "Condition", &d);
+	assert_int_equal(d.effect, PP_POLICY_DENY);
+
+	/* consent: the patient turns apps off; their app is refused, their own portal view is not */
+	{
+		pp_principal app_p = {.user_id = 1, .role = "patient", .patient_id = 42,
+		                      .actor = "client:demo"};
+		assert_int_equal(pp_store_consent_put(f->st, 42, &(pp_store_consent){.share_apps = 0,
+		                                      .updated_ms = 1}), 0);
+		pp_policy_decide(&app, &app_p, PP_POLICY_READ,
+		                 &(pp_policy_target){.patient_id = 42, .resource_type = "Condition"}, &d);
+		assert_int_equal(d.effect, PP_POLICY_DENY);
+		assert_string_equal(d.reason, "consent-apps-off");
+		check(f, "patient", 1, 42, PP_POLICY_READ, 42, 0, PP_POLICY_ALLOW, "own-record");
+	}
+	json_decref(sensitive);
+	json_decref(plain);
+	pp_crypto_free(c);
+	unlink(key);
+}
+
+static bool sens(const char *json)
+{
+	json_t *v = json_loads(json, 0, NULL);
+	bool yes;
+
+	assert_non_null(v);
+	yes = pp_policy_sensitive("sct|80583007 icd10|F* loinc|2106-3", v);
+	json_decref(v);
+	return yes;
+}
+
+static void test_sensitive_codes(void **state)
+{
+	(void)state;
+#define SENS(json) sens(json)
+	assert_true(SENS("{\"code\":{\"coding\":[{\"system\":\"http://hl7.org/fhir/sid/icd-10-cm\",\"code\":\"F32.9\"}]}}"));
+	assert_false(SENS("{\"code\":{\"coding\":[{\"system\":\"http://hl7.org/fhir/sid/icd-10-cm\",\"code\":\"E11.9\"}]}}"));
+	assert_true(SENS("{\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"2106-3\"}]}}"));
+	assert_false(SENS("{\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"2106-30\"}]}}"));
+	assert_false(SENS("{\"code\":{\"coding\":[{\"system\":\"http://example.org\",\"code\":\"80583007\"}]}}"));
+	assert_true(SENS("{\"meta\":{\"security\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-Confidentiality\",\"code\":\"R\"}]}}"));
+	assert_true(SENS("{\"system\":\"http://snomed.info/sct\",\"code\":\"80583007\",\"text\":\"summary item\"}"));
+#undef SENS
+}
+
 static void test_roles(void **state)
 {
 	(void)state;
@@ -180,6 +377,16 @@ static void test_roles(void **state)
 	assert_true(pp_policy_role_staff("front_desk"));
 	assert_false(pp_policy_role_staff("patient"));
 	assert_false(pp_policy_role_staff("system"));
+	assert_true(pp_policy_permits("clinician", "breakglass.request"));
+	assert_true(pp_policy_permits("privacy_officer", "breakglass.review"));
+	assert_false(pp_policy_permits("admin", "record.clinical"));
+	assert_false(pp_policy_permits("nobody", "record.own"));
+	assert_false(pp_policy_permits("patient", NULL));
+	for (const char *const *r = (const char *const[]){"patient", "proxy", "clinician", "nurse",
+	                                                   "front_desk", "billing", "privacy_officer",
+	                                                   "security_admin", "admin", NULL};
+	     *r; r++)
+		assert_true(pp_policy_role_known(*r));
 }
 
 int main(void)
@@ -190,6 +397,9 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_care_team, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_member, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_break_glass, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy, setup, teardown),
+		cmocka_unit_test(test_sensitive_codes),
 		cmocka_unit_test(test_roles),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -42,6 +42,19 @@ export async function request(method, path, body) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
+  return send(method, path, init);
+}
+
+// Uploads one file as the raw request body (streamed and checked by the server: type sniffed from
+// the content, malware scan); its name travels percent-encoded in a header, never in the URL.
+export async function upload(path, file) {
+  const headers = { Accept: 'application/json', 'Content-Type': file.type || 'application/octet-stream',
+    'X-File-Name': encodeURIComponent(file.name || 'file') };
+  return send('POST', path, { method: 'POST', headers, body: file, credentials: 'same-origin', cache: 'no-store', redirect: 'error' });
+}
+
+async function send(method, path, init) {
+  const headers = init.headers;
   if (method !== 'GET' && method !== 'HEAD' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
 
   let res;

@@ -10,11 +10,15 @@ import { mfaView } from './views/mfa.js';
 import { enrolView, recoveryCodesView } from './views/enrol.js';
 import { summaryView } from './views/summary.js';
 import { consentView, appsView } from './views/consent.js';
+import { messagesView, refreshUnread } from './views/messages.js';
+import { staffHomeView, chartView, privacyQueueView } from './views/staff.js';
 
 const SITE = 'Patient Portal';
 const mainEl = document.getElementById('main');
 const nav = document.getElementById('site-nav');
 const navSummary = document.getElementById('nav-summary');
+const navMessages = document.getElementById('nav-messages');
+const navUnread = document.getElementById('nav-unread');
 const signOutButton = document.getElementById('signout');
 const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('phiportal-auth') : null;
 
@@ -25,6 +29,8 @@ const MESSAGES = {
 };
 
 let currentState = null; // null | 'mfa' | 'enrol' | 'full'
+let currentRole = null;   // the signed-in account's role, once known
+const navReviews = document.getElementById('nav-reviews');
 let firstRender = true;
 
 const idle = new IdleMonitor({
@@ -68,6 +74,11 @@ function setNav(state) {
   currentState = state;
   nav.hidden = !state;
   navSummary.hidden = state !== 'full';
+  if (state !== 'full') currentRole = null;
+  if (navReviews) navReviews.hidden = !(state === 'full' && currentRole === 'privacy_officer');
+  navSummary.textContent = currentRole && currentRole !== 'patient' && currentRole !== 'proxy' ? 'My patients' : 'Health summary';
+  if (navMessages) navMessages.hidden = state !== 'full';
+  if (state === 'full') refreshUnread(navUnread);
 }
 
 function showSignin(notice) {
@@ -137,10 +148,23 @@ function showState(state, extra = {}) {
       onLocked: (text) => { idle.stop(); showSignin({ kind: 'error', text }); },
       onSessionLost: sessionLost,
     }));
+  } else if (state === 'full' && !currentRole) {
+    // the role decides the home view (patients: their summary; staff: their patients)
+    api.me().then((me) => { currentRole = me.role || 'patient'; showState('full', extra); })
+      .catch((err) => { if (err.status === 401) sessionLost(err); else { currentRole = 'patient'; showState('full', extra); } });
   } else if (state === 'full' && pendingAuthorize()) {
     show(consentView({ requestId: pendingAuthorize(), onDone: () => { clearHash(); showState('full'); }, onError: sessionLost }));
+  } else if (state === 'full' && window.location.hash.startsWith('#/messages')) {
+    show(messagesView({ onError: sessionLost }));
   } else if (state === 'full' && window.location.hash === '#/apps') {
     show(appsView({ onError: sessionLost }));
+  } else if (state === 'full' && /^#\/patients\/[0-9a-f]{1,64}$/.test(window.location.hash)) {
+    const id = window.location.hash.slice('#/patients/'.length);
+    show(chartView({ api, patientId: id, onError: sessionLost, rerender: () => showState('full') }));
+  } else if (state === 'full' && window.location.hash === '#/privacy' && currentRole === 'privacy_officer') {
+    show(privacyQueueView({ onError: sessionLost }));
+  } else if (state === 'full' && currentRole !== 'patient' && currentRole !== 'proxy') {
+    show(staffHomeView({ onError: sessionLost }));
   } else if (state === 'full') {
     show(summaryView({ api, notice: extra.notice, onError: sessionLost }));
   } else {
@@ -170,8 +194,13 @@ async function route() {
 }
 
 signOutButton.addEventListener('click', () => endSession('signedOut'));
+// Messages live under #/messages…: following a link there re-renders the view.
+window.addEventListener('hashchange', () => {
+  if (currentState === 'full' && /^#\/(messages|patients\/|privacy$)/.test(window.location.hash)) showState('full');
+});
 navSummary.addEventListener('click', (ev) => {
   ev.preventDefault();
+  if (window.location.hash.startsWith('#/messages')) clearHash();
   if (currentState === 'full') showState('full');
 });
 if (channel) {

@@ -2,6 +2,7 @@
 // password, and so does this view; a locked account shows when to try again.
 
 import { h, showError, setBusy } from '../dom.js';
+import { request } from '../api.js';
 import { fmtDuration } from '../format.js';
 
 export function signinView({ api, notice, onSignedIn }) {
@@ -44,6 +45,8 @@ export function signinView({ api, notice, onSignedIn }) {
         const wait = err.retryAfterS;
         msg = 'Too many unsuccessful sign-in attempts. For your security, sign-in is paused' +
           (Number.isFinite(wait) ? `. Try again in ${fmtDuration(wait)}.` : '. Try again later.');
+      } else if (err.code === 'password_login_disabled') {
+        msg = 'Staff sign in with their organisation account: use “Sign in with your organisation”.';
       } else if (err.status === 401 || err.code === 'invalid_credentials') {
         msg = 'The username or password is not correct.';
       } else if (err.status === 503) {
@@ -58,12 +61,30 @@ export function signinView({ api, notice, onSignedIn }) {
     }
   });
 
+  // Staff: sign-in through the organisation's identity provider, offered when the server has it on.
+  // The provider sends the browser back to /#/sso-error/<code> when a sign-in was refused.
+  const SSO_ERRORS = {
+    sso_mfa_required: 'Your organisation did not confirm a second sign-in step (such as a code or security key). Sign in again and complete it.',
+    sso_expired: 'The sign-in took too long. Please try again.',
+    sso_unavailable: 'Your organisation’s sign-in service could not be reached. Please try again later.',
+    sso_refused: 'Sign-in through your organisation was not accepted. If you should have access, contact your administrator.',
+  };
+  const ssoMatch = window.location.hash.match(/^#\/sso-error\/([a-z_]{1,32})$/);
+  const ssoError = ssoMatch ? (SSO_ERRORS[ssoMatch[1]] || SSO_ERRORS.sso_refused) : null;
+  if (ssoMatch) window.history.replaceState(null, '', window.location.pathname + window.location.search);
+  const ssoBox = h('div', { class: 'sso-signin', hidden: true },
+    h('p', { class: 'muted' }, 'Staff of the organisation:'),
+    h('a', { id: 'sso-signin', class: 'btn btn-secondary btn-block', href: '/api/v1/auth/sso/start' }, 'Sign in with your organisation'));
+  request('GET', '/auth/methods').then((m) => { if (m && m.sso === true) ssoBox.hidden = false; }, () => {});
+
   const view = h('div', { class: 'view view-signin' },
     h('div', { class: 'signin-layout' },
       h('section', { class: 'card signin-card', 'aria-labelledby': 'signin-heading' },
         h('h1', { id: 'signin-heading', tabindex: '-1' }, 'Sign in to your health record'),
         notice ? h('div', { class: `alert alert-${notice.kind || 'info'}`, role: 'status' }, notice.text) : null,
+        ssoError ? h('div', { id: 'sso-error', class: 'alert alert-error', role: 'alert' }, ssoError) : null,
         form,
+        ssoBox,
         h('p', { class: 'help-text' }, 'Forgot your password or locked out? Call your clinic’s front desk; staff can help you regain access after checking who you are.')),
       h('section', { class: 'signin-aside', 'aria-labelledby': 'aside-heading' },
         h('h2', { id: 'aside-heading' }, 'What you can do here'),

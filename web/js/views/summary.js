@@ -83,13 +83,29 @@ function patientCard(p, me) {
     me && me.role && me.role !== 'patient' ? h('p', { class: 'muted' }, `Signed in as ${me.role}.`) : null);
 }
 
-export function summaryView({ api, notice, onError }) {
+// How the record was reached, when it is not the person's own: break-glass (a banner that cannot be
+// missed), a care relationship or a proxy grant.
+function accessBanner(access) {
+  if (!access || access.via === 'own-record') return null;
+  if (access.via === 'break-glass') {
+    const until = access.expires_at ? new Date(access.expires_at).toLocaleTimeString('en-US', { hour: 'numeric', minute: '2-digit' }) : null;
+    return h('div', { class: 'alert alert-error banner-break-glass', role: 'alert' },
+      h('strong', null, 'Break-glass access. '),
+      `You opened this record without a care relationship${until ? `; your access ends at ${until}` : ''}. Every view is recorded and reviewed by the privacy officer.`);
+  }
+  if (access.via === 'proxy') return h('div', { class: 'alert alert-info', role: 'status' }, 'You are viewing this record as a person the patient (or the practice) gave access to. Some information may not be shown.');
+  return h('div', { class: 'alert alert-info', role: 'status' }, 'You are viewing this record through your care relationship with the patient. Every view is recorded.');
+}
+
+// patientId: another person's record (staff, proxies); load: a custom loader (default: own record)
+export function summaryView({ api, notice, onError, patientId = null, load = null, onDenied = null }) {
   const main = h('div', { class: 'view view-summary' });
-  const status = h('p', { class: 'muted', role: 'status' }, 'Loading your health summary…');
+  const own = !patientId;
+  const status = h('p', { class: 'muted', role: 'status' }, own ? 'Loading your health summary…' : 'Loading the health summary…');
   main.append(...[
     h('div', { class: 'page-head' },
-      h('h1', { id: 'summary-heading', tabindex: '-1' }, 'Your health summary'),
-      h('p', { class: 'lede' }, 'Information from your medical record. If something looks wrong or you have questions, contact your care team.')),
+      h('h1', { id: 'summary-heading', tabindex: '-1' }, own ? 'Your health summary' : 'Health summary'),
+      h('p', { class: 'lede' }, own ? 'Information from your medical record. If something looks wrong or you have questions, contact your care team.' : 'Information from the patient\'s medical record.')),
     notice ? h('div', { class: `alert alert-${notice.kind || 'info'}`, role: 'status' }, notice.text) : null,
     status].filter(Boolean));
 
@@ -97,9 +113,10 @@ export function summaryView({ api, notice, onError }) {
     let data;
     let me = null;
     try {
-      [data, me] = await Promise.all([api.summary(), api.me().catch(() => null)]);
+      [data, me] = await Promise.all([load ? load() : api.summary(), api.me().catch(() => null)]);
     } catch (err) {
       if (err.status === 401) return onError(err);
+      if (onDenied && (err.status === 403 || err.status === 404)) { status.remove(); return onDenied(err, main); }
       status.remove();
       main.appendChild(h('div', { class: 'alert alert-error', role: 'alert' }, 'Your health summary could not be loaded. Please reload the page or try again later.'));
       return;
@@ -189,5 +206,7 @@ function render(main, d, me) {
       rows: encounters.map((e) => [e.date ? fmtDate(e.date) : missing(), cell(e.type || titleCase(e.class)), cell(e.reason), cell(e.provider)]),
     })));
 
+  const banner = accessBanner(d.access);
+  if (banner) main.append(banner);
   main.append(patientCard(d.patient || {}, me), toc, grid, wide);
 }
