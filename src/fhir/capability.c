@@ -13,7 +13,7 @@
 static const char *const served[] = {
 	"Patient", "Observation", "Condition", "AllergyIntolerance", "Immunization",
 	"MedicationRequest", "Encounter", "Procedure", "DocumentReference", "Device",
-	"Practitioner", "Organization", "Location",
+	"Practitioner", "Organization", "Location", "Communication",
 };
 
 static json_t *param(const char *name, const char *type, const char *doc)
@@ -34,6 +34,14 @@ static json_t *resource_entry(const char *type)
 
 	if (!params)
 		return NULL;
+	if (!strcmp(type, "Communication")) {
+		/* the portal's secure messages (communication.c): by patient only */
+		json_array_append_new(params, param("patient", "reference",
+		                                    "The patient the conversation is with (required)"));
+		return json_pack("{s:s,s:[{s:s},{s:s}],s:s,s:b,s:b,s:o}", "type", type, "interaction",
+		                 "code", "read", "code", "search-type", "versioning", "no-version",
+		                 "readHistory", 0, "updateCreate", 0, "searchParam", params);
+	}
 	json_array_append_new(params, param("_id", "token", "The resource's served (opaque) id"));
 	json_array_append_new(params, param("_lastUpdated", "date",
 	                                    "When the server last changed the resource"));

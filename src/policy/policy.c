@@ -47,6 +47,7 @@ static bool type_in(const char *type, const char *const *list)
 
 static const char *const MESSAGING[] = {"MessageThread", "Communication", NULL};
 static const char *const DEMOGRAPHICS[] = {"Patient", NULL};
+static const char *const DOCUMENTS[] = {"DocumentReference", NULL};
 static const char *const BILLING[] = {"Coverage", "Account", "Invoice", "Claim",
                                       "ExplanationOfBenefit", "Billing", NULL};
 
@@ -209,8 +210,9 @@ void pp_policy_decide(const pp_app *app, const pp_principal *p, enum pp_policy_a
 	/* a message thread is for its pool only: the care team outside the pool does not read it */
 	if (type_in(type, MESSAGING))
 		return;
-	/* the record itself: clinical staff on the patient's care team, read only */
-	if (pp_policy_role_clinical(p->role) && action != PP_POLICY_WRITE) {
+	/* the record itself: clinical staff on the patient's care team read it, and add documents */
+	if (pp_policy_role_clinical(p->role) &&
+	    (action != PP_POLICY_WRITE || type_in(type, DOCUMENTS))) {
 		int related = 0;
 		if (pp_store_care_team_has(st, p->user_id, patient_id, pp_clock_now_ms(), &related)) {
 			out->reason = "lookup-failed";
@@ -220,6 +222,8 @@ void pp_policy_decide(const pp_app *app, const pp_principal *p, enum pp_policy_a
 			allow(out, "care-team", "treatment");
 			return;
 		}
+		if (action == PP_POLICY_WRITE)
+			return;   /* break-glass is read only */
 		/* no relationship: only a running break-glass grant of this clinician opens the record,
 		 * and every access through it is marked as such (purpose: emergency treatment) */
 		pp_store_break_glass bg = {0};

@@ -143,6 +143,17 @@ static void test_care_team(void **state)
 	check(f, "clinician", f->clinician, 0, PP_POLICY_READ, 42, 0, PP_POLICY_ALLOW, "care-team");
 	check(f, "clinician", f->clinician, 0, PP_POLICY_SEARCH, 42, 0, PP_POLICY_ALLOW, "care-team");
 	check(f, "clinician", f->clinician, 0, PP_POLICY_WRITE, 42, 0, PP_POLICY_DENY, NULL);
+	{
+		/* the care team adds documents to the record; nothing else is written */
+		pp_policy_decision d;
+		pp_principal p = {.user_id = f->clinician, .role = "clinician", .actor = "user:7"};
+		pp_policy_check(f->st, &p, PP_POLICY_WRITE,
+		                &(pp_policy_target){.patient_id = 42, .resource_type = "DocumentReference"}, &d);
+		assert_int_equal(d.effect, PP_POLICY_ALLOW);
+		pp_policy_check(f->st, &p, PP_POLICY_WRITE,
+		                &(pp_policy_target){.patient_id = 43, .resource_type = "DocumentReference"}, &d);
+		assert_int_equal(d.effect, PP_POLICY_DENY);
+	}
 	check(f, "clinician", f->clinician, 0, PP_POLICY_READ, 43, 0, PP_POLICY_DENY,
 	      "no-relationship");
 	/* the same user id with a non-clinical role gets nothing from a care-team row */

@@ -12,6 +12,7 @@ import { summaryView } from './views/summary.js';
 import { consentView, appsView } from './views/consent.js';
 import { messagesView, refreshUnread } from './views/messages.js';
 import { staffHomeView, chartView, privacyQueueView } from './views/staff.js';
+import { documentsView } from './views/documents.js';
 
 const SITE = 'Patient Portal';
 const mainEl = document.getElementById('main');
@@ -31,6 +32,7 @@ const MESSAGES = {
 let currentState = null; // null | 'mfa' | 'enrol' | 'full'
 let currentRole = null;   // the signed-in account's role, once known
 const navReviews = document.getElementById('nav-reviews');
+const navDocuments = document.getElementById('nav-documents');
 let firstRender = true;
 
 const idle = new IdleMonitor({
@@ -76,6 +78,7 @@ function setNav(state) {
   navSummary.hidden = state !== 'full';
   if (state !== 'full') currentRole = null;
   if (navReviews) navReviews.hidden = !(state === 'full' && currentRole === 'privacy_officer');
+  if (navDocuments) navDocuments.hidden = !(state === 'full' && currentRole === 'patient');
   navSummary.textContent = currentRole && currentRole !== 'patient' && currentRole !== 'proxy' ? 'My patients' : 'Health summary';
   if (navMessages) navMessages.hidden = state !== 'full';
   if (state === 'full') refreshUnread(navUnread);
@@ -161,6 +164,12 @@ function showState(state, extra = {}) {
   } else if (state === 'full' && /^#\/patients\/[0-9a-f]{1,64}$/.test(window.location.hash)) {
     const id = window.location.hash.slice('#/patients/'.length);
     show(chartView({ api, patientId: id, onError: sessionLost, rerender: () => showState('full') }));
+  } else if (state === 'full' && /^#\/documents(\/[0-9a-f]{1,64})?$/.test(window.location.hash)) {
+    // the patient's own documents (#/documents), or a record's (#/documents/<id>) for staff
+    const m = window.location.hash.match(/^#\/documents\/([0-9a-f]{1,64})$/);
+    const ownId = () => api.me().then((me) => me.patient_id);
+    Promise.resolve(m ? m[1] : ownId()).then((id) => show(documentsView({ patientId: id, onError: sessionLost })))
+      .catch((err) => sessionLost(err));
   } else if (state === 'full' && window.location.hash === '#/privacy' && currentRole === 'privacy_officer') {
     show(privacyQueueView({ onError: sessionLost }));
   } else if (state === 'full' && currentRole !== 'patient' && currentRole !== 'proxy') {
@@ -196,7 +205,7 @@ async function route() {
 signOutButton.addEventListener('click', () => endSession('signedOut'));
 // Messages live under #/messages…: following a link there re-renders the view.
 window.addEventListener('hashchange', () => {
-  if (currentState === 'full' && /^#\/(messages|patients\/|privacy$)/.test(window.location.hash)) showState('full');
+  if (currentState === 'full' && /^#\/(messages|patients\/|privacy$|documents)/.test(window.location.hash)) showState('full');
 });
 navSummary.addEventListener('click', (ev) => {
   ev.preventDefault();

@@ -123,7 +123,7 @@ function breakGlassPrompt(main, patientId, onOpened, onError) {
 }
 
 export function chartView({ api, patientId, onError, rerender }) {
-  return summaryView({
+  const view = summaryView({
     api, onError, patientId,
     load: () => staffApi.summary(patientId),
     onDenied: (err, main) => {
@@ -131,6 +131,9 @@ export function chartView({ api, patientId, onError, rerender }) {
       main.appendChild(h('div', { class: 'alert alert-error', role: 'alert' }, 'This record cannot be shown.'));
     },
   });
+  view.node.prepend(h('p', { class: 'chart-links' }, h('a', { href: '#/' }, 'My patients'), ' · ',
+    h('a', { href: `#/documents/${encodeURIComponent(patientId)}` }, 'Documents')));
+  return view;
 }
 
 export function privacyQueueView({ onError }) {
