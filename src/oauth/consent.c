@@ -452,9 +452,9 @@ static int h_launch(void *vapp, pp_http_request *r)
 	pp_policy_decide(&(pp_app){.cfg = o->cfg, .store = o->st, .crypto = o->crypto}, &pr,
 	                 PP_POLICY_READ,
 	                 &(pp_policy_target){.patient_id = res.id, .resource_type = "Patient"}, &d);
-	if (d.effect == PP_POLICY_DENY || !pp_policy_role_staff(s.role)) {
+	if (d.effect == PP_POLICY_DENY || !pp_policy_permits(s.role, "apps.ehr_launch")) {
 		if (audit_user(o, r, &s, res.id ? res.pub_id : NULL, "oauth.launch", cid, "denied",
-		               d.effect == PP_POLICY_DENY ? d.reason : "staff-only")) {
+		               d.effect == PP_POLICY_DENY ? d.reason : "role")) {
 			rc = audit_failed(r);
 			goto out;
 		}

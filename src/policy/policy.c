@@ -1,7 +1,8 @@
 /* policy: the one authorization decision. This slice knows patients (their own record only),
  * backend services (OAuth clients with system/ scopes, read only), the non-patient directory
  * (Practitioner, Organization, Location: any signed-in caller), clinical staff on a patient's care
- * team, staff in the care-team pool a message thread belongs to, clinicians with a running
+ * team, staff in the care-team pool a message thread belongs to (and, through that conversation,
+ * the record: clinical staff all of it, front desk and billing the demographics), clinicians with a running
  * break-glass grant (marked as such), proxies within their grant (with the adolescent and
  * adulthood rules), and the patient's consent (apps; sensitive data to proxies). Every branch names its reason for the
  * audit record. */
@@ -210,6 +211,21 @@ void pp_policy_decide(const pp_app *app, const pp_principal *p, enum pp_policy_a
 	/* a message thread is for its pool only: the care team outside the pool does not read it */
 	if (type_in(type, MESSAGING))
 		return;
+	/* a conversation in one of the staff member's pools relates them to the patient: clinical
+	 * staff read the record, front desk and billing the demographics their job needs */
+	if (action != PP_POLICY_WRITE && (pp_policy_role_clinical(p->role) ||
+	                                  (pp_policy_permits(p->role, "record.demographics") &&
+	                                   type_in(type, DEMOGRAPHICS)))) {
+		int yes = 0;
+		if (pp_store_pool_thread_with(st, p->user_id, patient_id, &yes)) {
+			out->reason = "lookup-failed";
+			return;
+		}
+		if (yes) {
+			allow(out, "pool-thread", "treatment");
+			return;
+		}
+	}
 	/* the record itself: clinical staff on the patient's care team read it, and add documents */
 	if (pp_policy_role_clinical(p->role) &&
 	    (action != PP_POLICY_WRITE || type_in(type, DOCUMENTS))) {

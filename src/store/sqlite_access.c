@@ -207,6 +207,22 @@ int pp_store_care_team_has(pp_store *st, int64_t user_id, int64_t patient_id, in
 	return exists(s, related);
 }
 
+int pp_store_pool_thread_with(pp_store *st, int64_t user_id, int64_t patient_id, int *yes)
+{
+	static const char sql[] = "SELECT 1 FROM msg_thread t JOIN pool_member m ON m.pool_id = "
+	                          "t.pool_id WHERE m.user_id = ? AND t.patient_id = ? LIMIT 1";
+	sqlite3_stmt *s;
+
+	if (!st || !yes)
+		return PP_EINVAL;
+	*yes = 0;
+	if (!(s = pp_store_stmt(st, sql)))
+		return PP_EIO;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_int64(s, 2, patient_id);
+	return exists(s, yes);
+}
+
 int pp_store_care_team_each(pp_store *st, int64_t user_id, int64_t now_ms,
                             pp_store_care_team_cb cb, void *ctx)
 {

@@ -35,6 +35,9 @@ int pp_store_care_team_end(pp_store *st, int64_t user_id, int64_t patient_id, in
 int pp_store_care_team_has(pp_store *st, int64_t user_id, int64_t patient_id, int64_t now_ms,
                            int *related);
 
+/* *yes = 1 when one of user_id's pools has a conversation with patient_id */
+int pp_store_pool_thread_with(pp_store *st, int64_t user_id, int64_t patient_id, int *yes);
+
 typedef int (*pp_store_care_team_cb)(void *ctx, int64_t patient_id);
 /* the patients on user_id's care team at now_ms */
 int pp_store_care_team_each(pp_store *st, int64_t user_id, int64_t now_ms,

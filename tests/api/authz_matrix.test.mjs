@@ -23,7 +23,9 @@ const RELATION = {
   patient: { own: 'own', related: 'none', unrelated: 'none', proxied: 'none' },
   proxy: { own: 'none', related: 'none', unrelated: 'none', proxied: 'proxy' },
   clinician: { own: 'care', related: 'care', unrelated: 'none', proxied: 'care' },
-  nurse: {}, front_desk: {}, billing: {}, privacy_officer: {}, security_admin: {}, admin: {},
+  // billing staff: each demo patient has a conversation with the "Billing" pool (demographics only)
+  nurse: {}, front_desk: {}, billing: { own: 'pool', related: 'pool', unrelated: 'pool' },
+  privacy_officer: {}, security_admin: {}, admin: {},
   'patient-app': { own: 'own', related: 'none', unrelated: 'none', proxied: 'none' },
   backend: { own: 'system', related: 'system', unrelated: 'system', proxied: 'system' },
 };
@@ -31,7 +33,7 @@ const RELATION = {
 // Condition (visible to her care team and, never, to a parent)
 const ENDPOINTS = [
   { name: 'portal summary', path: (t) => `/api/v1/patients/${t}/summary`, allow: ['own', 'care', 'proxy'], session: true },
-  { name: 'FHIR Patient read', path: (t) => `/fhir/Patient/${t}`, allow: ['own', 'care', 'proxy', 'system'] },
+  { name: 'FHIR Patient read', path: (t) => `/fhir/Patient/${t}`, allow: ['own', 'care', 'proxy', 'system', 'pool'] },
   { name: 'FHIR Immunization search', path: (t) => `/fhir/Immunization?patient=${t}`, allow: ['own', 'care', 'proxy', 'system'] },
   { name: 'FHIR Condition search', path: (t) => `/fhir/Condition?patient=${t}`, allow: ['own', 'care', 'proxy', 'system'] },
   { name: 'FHIR Observation search', path: (t) => `/fhir/Observation?patient=${t}&_count=5`, allow: ['own', 'care', 'proxy', 'system'] },
@@ -76,9 +78,9 @@ before(async () => {
   who.security_admin = await signIn(srv, { username: 'm.security', password: sec.stdout.match(/password \(shown once\): (\S+)/)[1] });
   assert.equal((await who.front_desk.post(`/api/v1/patients/${target.proxied}/proxies`, { username: 'm.parent', relationship: 'parent' })).status, 201);
   who.proxy = await signIn(srv, parent);
-  // one conversation per demo patient with "Dr. Reyes' team"
+  // one conversation per demo patient with the "Billing" pool
   const pools = (await who.patient.get('/api/v1/messages/pools')).json.pools;
-  const reyes = pools.find((x) => x.name === "Dr. Reyes' team").id;
+  const reyes = pools.find((x) => x.name === 'Billing').id;
   target.threads = {};
   for (const [kind, u] of [['own', 'demo.patient1'], ['related', 'demo.patient2'], ['unrelated', 'demo.patient3']]) {
     const c = kind === 'own' ? who.patient : await signIn(srv, acct(u));
@@ -153,14 +155,14 @@ test('authorization matrix: every role × endpoint × target decides as the tabl
       if (want !== (s.status === 200)) failures.push(`${role} → ${ep.name}: expected ${want ? 'allow' : 'deny'}, got ${s.status}`);
     }
   }
-  // message threads (one per demo patient, in "Dr. Reyes' team"): the patient and the pool's
-  // members (demo.clinician, demo.nurse) read them; nobody else, whatever their relationship
+  // message threads (one per demo patient, with the "Billing" pool): the patient and the pool's
+  // member (demo.billing) read them; nobody else, whatever their relationship (the care team too)
   for (const [kind, th] of Object.entries(target.threads)) {
     for (const role of roles) {
       const r = await call(role, { path: () => `/api/v1/messages/threads/${th}`, session: true }, null);
       if (!r) continue;
       tried++;
-      const want = (role === 'patient' && kind === 'own') || role === 'clinician' || role === 'nurse';
+      const want = (role === 'patient' && kind === 'own') || role === 'billing';
       if (want !== (r.status === 200)) failures.push(`${role} → message thread (${kind}): expected ${want ? 'allow' : 'deny'}, got ${r.status}`);
       if (!want && r.text.includes('matrix message')) failures.push(`${role} → message thread (${kind}): a denial carried the text`);
     }

@@ -65,6 +65,25 @@ test('the front desk gives a parent access to a 13-year-old: immunizations yes, 
   // "proxy X on behalf of patient Y" in the audit record
   const rows = audit(`action='read' AND patient='${teen}' AND outcome='success'`);
   assert.ok(rows.some((r) => r.startsWith('user:') && r.includes(`|patient:${teen}|${teen}|read|`)), rows.join('\n'));
+  // the teen's messages are hers: not the parent's (portal and FHIR alike)
+  const teenAdd = cli(['--data', d.dir, 'user', 'add', '--username', 'tess.teen', '--role', 'patient', '--patient', teen]);
+  assert.equal(teenAdd.status, 0, teenAdd.stderr);
+  const tess = await signIn(srv, { username: 'tess.teen', password: teenAdd.stdout.match(/password \(shown once\): (\S+)/)[1] });
+  const pools = (await tess.get('/api/v1/messages/pools')).json.pools;
+  const th = await tess.post('/api/v1/messages/threads', { pool_id: pools[0].id, kind: 'text', subject: 'private', body: 'a private question' });
+  assert.equal(th.status, 201, th.text);
+  const pt = await p.get(`/api/v1/messages/threads/${th.json.id}`);
+  assert.ok([403, 404].includes(pt.status), `refused (${pt.status})`);
+  assert.doesNotMatch(pt.text, /private question/);
+  const comm = await p.get(`/fhir/Communication?patient=${teen}`);
+  assert.equal(comm.json.total, 0);
+  assert.doesNotMatch(comm.text, /private question/);
+  // her immunizations through FHIR too, and never the sensitive Condition
+  const imm = await p.get(`/fhir/Immunization?patient=${teen}`);
+  assert.equal(imm.status, 200);
+  assert.ok(imm.json.total >= 1);
+  const conds = await p.get(`/fhir/Condition?patient=${teen}`);
+  assert.doesNotMatch(JSON.stringify(conds.json.entry || []), /80583007|anxiety/i);
   // nobody else: another patient, a clinician without a relationship (offered break-glass only)
   assert.equal((await alice.get(`/api/v1/patients/${teen}/summary`)).status, 404);
   assert.equal((await p.get(`/api/v1/patients/${acct('demo.patient1').patient_id}/summary`)).status, 404);
