@@ -1162,7 +1162,6 @@ int pp_fhir_api_routes(struct pp_http_server *srv, pp_app *app)
 
 	(void)app;
 	rc |= pp_http_route(srv, "GET", "/fhir/metadata", h_metadata, NULL);
-	rc |= pp_fhir_communication_routes(srv, app);
 	rc |= pp_http_route(srv, "GET", "/fhir/:type", h_search, NULL);
 	rc |= pp_http_route(srv, "GET", "/fhir/:type/:id", h_read, NULL);
 	rc |= pp_http_route(srv, "GET", "/fhir/*", h_unknown, NULL);

@@ -55,9 +55,6 @@ int pp_fhir_api_audit(pp_app *app, const pp_fhir_caller *c, const char *action,
                       const char *patient, const char *type, const char *ids, const char *outcome,
                       const char *purpose, const char *reason);
 
-/* GET /fhir/Communication[/<id>] (communication.c): the portal's messages */
-int pp_fhir_communication_routes(struct pp_http_server *srv, pp_app *app);
-
 int pp_fhir_api_cursor_make(pp_app *app, const pp_fhir_caller *c, const pp_fhir_search *s,
                             uint32_t offset, char *out, size_t cap);
 int pp_fhir_api_cursor_check(pp_app *app, const pp_fhir_caller *c, const pp_fhir_search *s,

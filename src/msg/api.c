@@ -975,6 +975,7 @@ int pp_msg_routes(struct pp_http_server *srv, pp_app *app)
 {
 	int rc = 0;
 
+	rc |= pp_msg_fhir_routes(srv, app);   /* GET /fhir/Communication (fhir_communication.c) */
 	rc |= pp_http_route(srv, "GET", "/api/v1/messages/pools", h_pools, NULL);
 	rc |= pp_http_route(srv, "GET", "/api/v1/messages/choices", h_choices, NULL);
 	rc |= pp_http_route(srv, "GET", "/api/v1/messages/threads", h_inbox, NULL);

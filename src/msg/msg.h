@@ -36,6 +36,9 @@
 struct pp_http_server;
 /* registers the /api/v1/messages routes (docs/api.md, "Messages") */
 int pp_msg_routes(struct pp_http_server *s, pp_app *app);
+/* GET /fhir/Communication[/<id>]: the messages as FHIR R4 Communication (registered by
+ * pp_msg_routes; exact routes, so they win over fhir/'s /fhir/:type) */
+int pp_msg_fhir_routes(struct pp_http_server *s, pp_app *app);
 
 /* ---- structured fields (pure: no store, no keys; fuzzed by fuzz/fuzz_msg_fields.c) ----
  * kind: "text", "refill", "appointment", "result_question". fields (may be NULL for "text"):

@@ -15,13 +15,13 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import https from 'node:https';
 import { join } from 'node:path';
-import { BIN, makeData, startServer, signIn, sqlite, setConfig, sanitizerCheck } from './harness.mjs';
+import { BIN, makeData, startServer, signIn, sqlite, setConfig, sanitizerCheck, ASAN_BUILD } from './harness.mjs';
 
 const YEARS8 = 8 * 365;
 // libfaketime deadlocks in the AddressSanitizer runtime's start-up (recursive clock_gettime), so
 // under `make asan` the moved-clock steps are skipped; tests/unit/test_retention.c runs the same
 // paths under ASan with the injectable clock (pp_clock_set_offset_ms).
-const ASAN = spawnSync('grep', ['-q', '__asan_init', BIN]).status === 0;
+const ASAN = ASAN_BUILD;
 const FAKETIME = ASAN && 'libfaketime cannot run under the ASan runtime (covered by the unit tests)';   // days: past retention.messages_days (2555), before documents_days (3650)
 let d, srv;
 const acct = {};

@@ -1,4 +1,6 @@
-/* fhir: the portal's secure messages as FHIR R4 Communication resources, for authorized clients
+/* msg: the portal's secure messages as FHIR R4 Communication resources on the /fhir API (this file
+ * uses fhir/'s caller, scope, response and audit helpers; it lives in msg/ so that fhir/ does not
+ * depend on messaging), for authorized clients
  * (SMART apps and the portal session alike): GET /fhir/Communication?patient=<id>[&_count=N] and
  * GET /fhir/Communication/<id>. Messages live in msg/'s tables, sealed; a message is reached like
  * its conversation — policy/ is asked per thread with the thread's care-team pool (the patient,
@@ -286,7 +288,7 @@ out:
 	return rc;
 }
 
-int pp_fhir_communication_routes(struct pp_http_server *srv, pp_app *app)
+int pp_msg_fhir_routes(struct pp_http_server *srv, pp_app *app)
 {
 	int rc = 0;
 
