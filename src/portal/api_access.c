@@ -71,21 +71,6 @@ static int64_t patient_row(pp_app *app, const char *pub)
 	return id;
 }
 
-static int random_id(int64_t *row, char pub[40])
-{
-	uint8_t b[16];
-	int rc = pp_random(b, sizeof b);
-
-	if (rc)
-		return rc;
-	memcpy(row, b, sizeof *row);
-	*row &= INT64_MAX;
-	if (*row == 0)
-		*row = 1;
-	pp_hex_encode(b, sizeof b, pub);
-	return 0;
-}
-
 /* POST /api/v1/patients/:id/break-glass {"reason_code","reason"} */
 static int h_start(void *vapp, pp_http_request *r)
 {
@@ -129,7 +114,7 @@ static int h_start(void *vapp, pp_http_request *r)
 		                         ? "Your break-glass access to this record is still running"
 		                         : "You already have access to this record");
 	}
-	if ((rc = random_id(&bg.id, bg.pub_id)))
+	if ((rc = pp_portal_new_id(&bg.id, bg.pub_id)))
 		goto out;
 	bg.user_id = s.user_id;
 	bg.patient_id = patient_id;

@@ -25,21 +25,6 @@ static bool one_of(const char *v, const char *const *list)
 	return false;
 }
 
-static int random_id(int64_t *row, char pub[40])
-{
-	uint8_t b[16];
-	int rc = pp_random(b, sizeof b);
-
-	if (rc)
-		return rc;
-	memcpy(row, b, sizeof *row);
-	*row &= INT64_MAX;
-	if (!*row)
-		*row = 1;
-	pp_hex_encode(b, sizeof b, pub);
-	return 0;
-}
-
 /* the patient's birthDate (YYYY-MM-DD) from their record; "" when absent */
 static int birth_date(pp_app *app, int64_t patient_id, char out[16])
 {
@@ -135,7 +120,7 @@ static int grant(pp_app *app, pp_http_request *r, pp_principal *p, int64_t patie
 		                     "No patient or proxy account with that username can be given access");
 	}
 	pp_store_user_clear(&u);
-	if ((rc = random_id(&g.id, g.pub_id)))
+	if ((rc = pp_portal_new_id(&g.id, g.pub_id)))
 		return rc;
 	g.proxy_user_id = uid;
 	g.patient_id = patient_id;

@@ -163,3 +163,19 @@ int pp_portal_set_session_cookie(pp_http_request *r, const char *token)
 {
 	return pp_http_set_cookie(r, PP_PORTAL_COOKIE, token, -1);
 }
+
+int pp_portal_new_id(int64_t *row, char pub[40])
+{
+	uint8_t b[16];
+	int rc = pp_random(b, sizeof b);
+
+	if (rc)
+		return rc;
+	memcpy(row, b, sizeof *row);
+	*row &= INT64_MAX;
+	if (!*row)
+		*row = 1;
+	pp_hex_encode(b, sizeof b, pub);
+	pp_wipe(b, sizeof b);
+	return 0;
+}

@@ -40,6 +40,8 @@ int pp_portal_audit(pp_app *app, const pp_principal *p, const char *action, cons
                     const char *detail);
 int pp_portal_audit_failed(pp_http_request *r);
 int pp_portal_set_session_cookie(pp_http_request *r, const char *token);
+/* a fresh random row id (positive) and an opaque public id (32 hex) for a new row */
+int pp_portal_new_id(int64_t *row, char pub[40]);
 
 int pp_portal_auth_routes(struct pp_http_server *s, pp_app *app);
 int pp_portal_record_routes(struct pp_http_server *s, pp_app *app);
