@@ -1482,7 +1482,7 @@ static void test_serve_resource_rewrites_references(void **state)
 	assert_string_equal(pp_fhir_str(cs, "fhirVersion"), "4.0.1");
 	assert_string_equal(pp_fhir_path_str(cs, "rest.0.security.extension.0.extension.1.valueUri"),
 	                    "https://portal.example/oauth/token");
-	assert_int_equal(json_array_size(pp_fhir_path(cs, "rest.0.resource")), 13);
+	assert_int_equal(json_array_size(pp_fhir_path(cs, "rest.0.resource")), 14);   /* 13 types and Communication */
 	json_decref(cs);
 	cs = pp_fhir_outcome("error", "not-found", "Resource not found");
 	assert_string_equal(pp_fhir_path_str(cs, "issue.0.code"), "not-found");
