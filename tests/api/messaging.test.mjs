@@ -41,8 +41,17 @@ function text(prefix = '') { const m = prefix + secret(); markers.push(m); retur
 before(async () => {
   d = makeData();
   srv = await startServer(d.dir);
-  for (const [k, name] of [['alice', 'demo.patient1'], ['bob', 'demo.patient2'], ['nurse', 'demo.nurse'],
-    ['doc', 'demo.clinician'], ['billing', 'demo.billing'], ['privacy', 'demo.privacy']]) {
+  // which demo patient gets which record is decided at init: alice is one with an active medication
+  const patients = [];
+  for (const name of ['demo.patient1', 'demo.patient2', 'demo.patient3']) {
+    const a = d.accounts.find((x) => x.username === name);
+    const c = await signIn(srv, a);
+    patients.push({ a, c, meds: (await c.get('/api/v1/messages/choices')).json.medications.length });
+  }
+  patients.sort((x, y) => y.meds - x.meds);
+  [acct.alice, u.alice, acct.bob, u.bob] = [patients[0].a, patients[0].c, patients[1].a, patients[1].c];
+  for (const [k, name] of [['nurse', 'demo.nurse'], ['doc', 'demo.clinician'], ['billing', 'demo.billing'],
+    ['privacy', 'demo.privacy']]) {
     acct[k] = d.accounts.find((a) => a.username === name);
     u[k] = await signIn(srv, acct[k]);
   }

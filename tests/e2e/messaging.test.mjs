@@ -14,7 +14,13 @@ const replyText = `Your refill was sent to the pharmacy (${Date.now()}).`;
 before(async () => {
   d = makeData();
   srv = await startServer(d.dir);
-  const alice = await signIn(srv, d.accounts.find((a) => a.username === 'demo.patient1'));
+  // which record each demo patient account gets is decided at init: take one with an active medication
+  let alice = null;
+  for (const u of ['demo.patient1', 'demo.patient2', 'demo.patient3']) {
+    const c = await signIn(srv, d.accounts.find((a) => a.username === u));
+    if ((await c.get('/api/v1/messages/choices')).json.medications.length) { alice = c; break; }
+  }
+  assert.ok(alice, 'a demo patient with an active medication');
   const staff = await signIn(srv, d.accounts.find((a) => a.username === 'demo.nurse'));
   patient = await openBrowser();
   nurse = await openBrowser();
