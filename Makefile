@@ -72,6 +72,10 @@ $(foreach m,$(MODULES),$(eval $(call unit_rule,$(m))))
 $(BUILD)/tests/test_retention: $(BUILD)/obj/tests/test_retention.o $(foreach d,$(DEPS_jobs),$(call objs_of,$(d))) $(BUILD)/obj/gen/web_assets.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) -lcmocka
+# fhir/encounter.c's parser (tests/unit/test_encounter.c): part of fhir/, so linked like test_fhir
+$(BUILD)/tests/test_encounter: $(BUILD)/obj/tests/test_encounter.o $(foreach d,$(DEPS_fhir),$(call objs_of,$(d))) $(BUILD)/obj/gen/web_assets.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) -lcmocka
 # auth/sso's checks (tests/unit/test_sso.c): part of auth/, so linked like test_auth
 $(BUILD)/tests/test_sso: $(BUILD)/obj/tests/test_sso.o $(foreach d,$(DEPS_auth),$(call objs_of,$(d)))
 	@mkdir -p $(dir $@)

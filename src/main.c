@@ -46,6 +46,8 @@ static const char *const usage_text =
 	"  import FILE...              load FHIR R4 resources (NDJSON or Bundle JSON)\n"
 	"  user add --username U --role ROLE [--patient ID] [--password-stdin]\n"
 	"                              create an account (password generated unless given on stdin)\n"
+	"  user link-practitioner --username U (--practitioner ID | --npi N) | unlink-practitioner\n"
+	"                              link a staff account to its FHIR Practitioner (encounters)\n"
 	"  user link-sso --username U --value V\n"
 	"                              link a staff account to its identity at the SSO provider\n"
 	"  user suspend|activate|deprovision --username U\n"
@@ -66,6 +68,7 @@ static const char *const usage_text =
 	"                              register and govern OAuth/SMART apps and integrations\n"
 	"  audit verify                check the audit log's hash chain and signed checkpoints\n"
 	"  compliance check            check the configuration and files against the HIPAA baseline\n"
+	"  routes                      list every route the server answers (method, pattern, kind)\n"
 	"  config docs                 print the configuration reference (docs/config.md)\n"
 	"  roles docs                  print the roles and permissions table (docs/roles.md)\n"
 	"  version                     print the version\n"
@@ -221,10 +224,19 @@ static int demo_dir(char *out, size_t cap)
 	return PP_OK;
 }
 
+/* The demo patients in a stable order: row ids are random, so they are sorted by their FHIR
+ * logical id from the export, which makes every `init --demo` give each demo account the same
+ * record and each patient the same generated history (the seed is the position). */
+typedef struct demo_patient {
+	int64_t id;
+	char pub[40];
+	char lid[72];          /* the export's logical id */
+	char birth[11];        /* "YYYY-MM-DD" or "" */
+	int alive;
+} demo_patient;
+
 typedef struct demo_patients {
-	int64_t ids[64];
-	char pubs[64][40];
-	int alive[64];
+	demo_patient p[64];
 	int n;
 	pp_crypto *crypto;
 } demo_patients;
@@ -237,13 +249,30 @@ static int collect_patient(void *vctx, const pp_store_resource *r)
 	if (d->n >= 64)
 		return 1;
 	if (pp_fhir_resource_load(d->crypto, r, &res) == PP_OK) {
-		d->ids[d->n] = r->id;
-		snprintf(d->pubs[d->n], sizeof d->pubs[0], "%s", r->pub_id);
-		d->alive[d->n] = json_object_get(res, "deceasedDateTime") == NULL;
-		d->n++;
+		const char *lid = json_string_value(json_object_get(res, "id"));
+		const char *birth = json_string_value(json_object_get(res, "birthDate"));
+		demo_patient *e = &d->p[d->n++];
+		e->id = r->id;
+		snprintf(e->pub, sizeof e->pub, "%s", r->pub_id);
+		snprintf(e->lid, sizeof e->lid, "%s", lid ? lid : "");
+		snprintf(e->birth, sizeof e->birth, "%s", birth ? birth : "");
+		e->alive = json_object_get(res, "deceasedDateTime") == NULL;
 	}
 	json_decref(res);
 	return 0;
+}
+
+static int demo_patient_cmp(const void *a, const void *b)
+{
+	return strcmp(((const demo_patient *)a)->lid, ((const demo_patient *)b)->lid);
+}
+
+/* a demo patient account goes to a living adult born in 1970-1999 (fixed dates, so the choice does
+ * not change as the years pass; README's demo section names the three records) */
+static bool demo_account_candidate(const demo_patient *e)
+{
+	return e->alive && strlen(e->birth) == 10 && strcmp(e->birth, "1970-01-01") >= 0 &&
+	       strcmp(e->birth, "2000-01-01") < 0;
 }
 
 static void import_error(void *vctx, const char *file, long line, const char *reason)
@@ -312,9 +341,10 @@ static int load_demo(ctx *c, bool as_json)
 	memset(&d, 0, sizeof d);
 	d.crypto = c->crypto;
 	pp_store_resource_each_of_type(c->store, "Patient", collect_patient, &d);
+	qsort(d.p, (size_t)d.n, sizeof d.p[0], demo_patient_cmp);
 	for (int i = 0; i < d.n; i++) {
 		long g = 0;
-		if ((rc = pp_fhir_demo_observations(c->store, c->crypto, d.ids[i], (uint32_t)(i + 1), &g)))
+		if ((rc = pp_fhir_demo_observations(c->store, c->crypto, d.p[i].id, (uint32_t)(i + 1), &g)))
 			goto out;
 		obs_total += g;
 	}
@@ -328,18 +358,20 @@ static int load_demo(ctx *c, bool as_json)
 	if (!as_json)
 		printf("\nDemo accounts (passwords are shown only now; MFA enrolment happens at first "
 		       "sign-in):\n");
+	int64_t account_patients[3] = {0, 0, 0};
 	for (int i = 0; i < d.n && accounts < 3; i++) {
 		char user[32], pw[24];
 		int64_t uid;
-		if (!d.alive[i])
+		if (!demo_account_candidate(&d.p[i]))
 			continue;
+		account_patients[accounts] = d.p[i].id;
 		snprintf(user, sizeof user, "demo.patient%d", ++accounts);
 		gen_password(pw);
-		if ((rc = pp_auth_user_add(c->auth, user, pw, "patient", d.ids[i], &uid)) ||
+		if ((rc = pp_auth_user_add(c->auth, user, pw, "patient", d.p[i].id, &uid)) ||
 		    (rc = demo_contact(c, user, uid)))
 			goto out;
 		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "username", user,
-		                      "password", pw, "role", "patient", "patient_id", d.pubs[i]));
+		                      "password", pw, "role", "patient", "patient_id", d.p[i].pub));
 		if (!as_json)
 			printf("  patient    %-18s %s\n", user, pw);
 	}
@@ -374,13 +406,16 @@ static int load_demo(ctx *c, bool as_json)
 			if (!strcmp(staff[i][2], pools[k][0]) &&
 			    (rc = pp_store_pool_member_add(c->store, pool_ids[k], uid)))
 				goto out;
-		for (int k = 0, on_team = 0; i == 0 && k < d.n && on_team < 2; k++) {
-			if (!d.alive[k])
-				continue;
-			on_team++;
-			if ((rc = pp_store_care_team_add(c->store, uid, d.ids[k], pp_clock_now_ms(), 0)))
+		for (int k = 0; i == 0 && k < 2; k++)
+			if (account_patients[k] > 0 &&
+			    (rc = pp_store_care_team_add(c->store, uid, account_patients[k],
+			                                 pp_clock_now_ms(), 0)))
 				goto out;
-		}
+		/* the demo clinician is one of the demo data's Practitioners (the encounter relationship;
+		 * the Synthea encounters are years old, so it opens nothing until one is recent) */
+		if (i == 0 && (rc = pp_fhir_demo_link_practitioner(c->store, c->crypto, uid, NULL)) &&
+		    rc != PP_ENOTFOUND)
+			goto out;
 		json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "username", staff[i][0],
 		                      "password", pw, "role", staff[i][1]));
 		if (!as_json)
@@ -547,7 +582,14 @@ static int check_baseline(const pp_config *cfg, bool print_ok)
 	return problems;
 }
 
-static int cmd_serve(const char *data_dir, int argc, char **argv)
+static void print_route(void *vctx, const char *method, const char *pattern, const char *kind)
+{
+	fprintf(vctx, "%-7s %-56s %s\n", method, pattern, kind);
+}
+
+/* serve; list_routes: `phiportal routes` -- set up exactly as serve does, register every route,
+ * print them (method, pattern, kind) and stop before listening */
+static int cmd_serve(const char *data_dir, int argc, char **argv, bool list_routes)
 {
 	const char *bind = NULL;
 	int port = -1, opt, rc;
@@ -570,6 +612,13 @@ static int cmd_serve(const char *data_dir, int argc, char **argv)
 			long v = strtol(optarg, &end, 10);
 			if (*end || v < 1 || v > 65535) return usage(stderr, EXIT_USAGE);
 			port = (int)v;
+		} else if (opt == 'h' && list_routes) {
+			printf("usage: phiportal [--data DIR] routes\n\n"
+			       "Prints every route the server registers (method, pattern, kind: handler,\n"
+			       "upload or asset), set up from the data directory exactly as `serve` does, then\n"
+			       "exits without listening. The authorization matrix test checks that each one has\n"
+			       "a row in its table.\n");
+			return 0;
 		} else if (opt == 'h') {
 			printf("usage: phiportal [--data DIR] serve [--bind ADDR] [--port N]\n\n"
 			       "Runs the HTTPS server (TLS 1.2/1.3). Refuses to start when the configuration\n"
@@ -619,6 +668,10 @@ static int cmd_serve(const char *data_dir, int argc, char **argv)
 	    (rc = pp_files_routes(srv, &app, files)) ||
 	    (rc = pp_msg_routes(srv, &app)) || (rc = pp_jobs_routes(srv, &app)))
 		goto out;
+	if (list_routes) {
+		rc = pp_http_server_routes_each(srv, print_route, stdout);
+		goto out;
+	}
 	if ((rc = pp_http_server_start(srv))) {
 		fprintf(stderr, "phiportal: cannot start the HTTPS server: %s\n", pp_strerror(rc));
 		goto out;
@@ -893,6 +946,28 @@ out:
 	return rc ? 1 : 0;
 }
 
+/* ---- user link-practitioner | unlink-practitioner (the commands live in portal/) ---- */
+static int cmd_practitioner(const char *data_dir, int argc, char **argv)
+{
+	ctx c;
+	int rc;
+
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return pp_portal_cli_practitioner(NULL, NULL, NULL, NULL, argc, argv);
+	memset(&c, 0, sizeof c);
+	if (load_config(&c, data_dir, true))
+		return 1;
+	if (open_store_crypto(&c) || open_audit(&c) ||
+	    pp_auth_open(&c.auth, &c.cfg, c.store, c.crypto)) {
+		ctx_close(&c);
+		return 1;
+	}
+	rc = pp_portal_cli_practitioner(c.store, c.crypto, c.auth, c.audit, argc, argv);
+	ctx_close(&c);
+	return rc;
+}
+
 /* ---- user ---- */
 static int cmd_user(const char *data_dir, int argc, char **argv)
 {
@@ -908,6 +983,9 @@ static int cmd_user(const char *data_dir, int argc, char **argv)
 
 	if (argc >= 2 && !strcmp(argv[1], "contact"))
 		return cmd_notify(data_dir, argc - 1, argv + 1);   /* notify/: user contact */
+	if (argc >= 2 && (!strcmp(argv[1], "link-practitioner") ||
+	                  !strcmp(argv[1], "unlink-practitioner")))
+		return cmd_practitioner(data_dir, argc - 1, argv + 1);   /* portal/: encounter links */
 	if (argc >= 2 && (!strcmp(argv[1], "link-sso") || !strcmp(argv[1], "suspend") ||
 	                  !strcmp(argv[1], "activate") || !strcmp(argv[1], "deprovision")))
 		return cmd_user_account(data_dir, argc, argv);   /* auth/sso.h */
@@ -1109,7 +1187,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(args[1], "init")) return cmd_init(data_dir, n - 1, args + 1);
-	if (!strcmp(args[1], "serve")) return cmd_serve(data_dir, n - 1, args + 1);
+	if (!strcmp(args[1], "serve")) return cmd_serve(data_dir, n - 1, args + 1, false);
+	if (!strcmp(args[1], "routes")) return cmd_serve(data_dir, n - 1, args + 1, true);
 	if (!strcmp(args[1], "import")) return cmd_import(data_dir, n - 1, args + 1);
 	if (!strcmp(args[1], "user")) return cmd_user(data_dir, n - 1, args + 1);
 	if (!strcmp(args[1], "audit")) return cmd_audit(data_dir, n - 1, args + 1);

@@ -132,6 +132,10 @@ static const pp_config_key keys[] = {
 	{"policy.break_glass_minutes", PP_CFG_INT, OFF(policy_break_glass_minutes), "60", 5, 480,
 	 "How long a clinician's break-glass access to a record without a care relationship lasts; "
 	 "each one goes to the privacy officer's review queue.", NULL},
+	{"policy.encounter_window_days", PP_CFG_INT, OFF(policy_encounter_window_days), "30", 0, 365,
+	 "Clinicians and nurses linked to a Practitioner (`phiportal user link-practitioner`) read the "
+	 "record of a patient whose encounter that practitioner took part in while it is ongoing and "
+	 "for this many days after it ended (0: only while ongoing).", NULL},
 	{"policy.adolescent_age", PP_CFG_INT, OFF(policy_adolescent_age), "12", 0, 17,
 	 "From this age a parent's or guardian's proxy access no longer shows sensitive categories "
 	 "(see policy.sensitive_codes) or the adolescent's messages.", NULL},
@@ -153,6 +157,19 @@ static const pp_config_key keys[] = {
 	{"enrol.attempts_per_min", PP_CFG_INT, OFF(enrol_attempts_per_min), "5", 1, 600,
 	 "Enrolment attempts (activation code + birth date) allowed per source address per minute; "
 	 "beyond that, 429 until the bucket refills, even for a correct code.", NULL},
+	{"enrol.self_service", PP_CFG_BOOL, OFF(enrol_self_service), "true", 0, 0,
+	 "Patients may enrol themselves: family name, given name and birth date must match exactly one "
+	 "record, and a one-time code goes to the e-mail address or mobile number on that record "
+	 "(assurance \"self-demographics+otp\"). Needs notify.smtp_url or notify.sms_webhook_url.",
+	 NULL},
+	{"enrol.self_code_ttl_min", PP_CFG_INT, OFF(enrol_self_code_ttl_min), "10", 1, 60,
+	 "Minutes a self-enrolment code stays valid (single use).", NULL},
+	{"enrol.self_code_attempts", PP_CFG_INT, OFF(enrol_self_code_attempts), "5", 1, 10,
+	 "Code attempts allowed per self-enrolment start; beyond that even the right code is refused "
+	 "and the patient starts again.", NULL},
+	{"enrol.self_starts_per_min", PP_CFG_INT, OFF(enrol_self_starts_per_min), "3", 1, 600,
+	 "Self-enrolment starts (each may send a code) allowed per source address per minute; beyond "
+	 "that, 429 until the bucket refills.", NULL},
 	{"auth.mfa_required_staff", PP_CFG_BOOL, OFF(auth_mfa_required_staff), "true", 0, 0,
 	 "Staff must use multi-factor authentication.", bl_mfa_staff},
 	{"auth.mfa_required_patients", PP_CFG_BOOL, OFF(auth_mfa_required_patients), "true", 0, 0,

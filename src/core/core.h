@@ -136,8 +136,13 @@ typedef struct pp_config {
 	int session_idle_timeout_s;
 	int session_absolute_timeout_s;
 	int policy_break_glass_minutes;
+	int policy_encounter_window_days;
 	int enrol_code_ttl_hours;
 	int enrol_attempts_per_min;
+	bool enrol_self_service;        /* self-enrolment by demographics + code (portal/) */
+	int enrol_self_code_ttl_min;
+	int enrol_self_code_attempts;
+	int enrol_self_starts_per_min;
 	int policy_adolescent_age;
 	int policy_adult_age;
 	char policy_sensitive_codes[2048];

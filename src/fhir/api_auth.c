@@ -19,7 +19,9 @@
 const char *const pp_fhir_api_types[] = {
 	"Patient", "Observation", "Condition", "AllergyIntolerance", "Immunization",
 	"MedicationRequest", "Encounter", "Procedure", "DocumentReference", "Device",
-	"Practitioner", "Organization", "Location", NULL,
+	"Practitioner", "Organization", "Location",
+	"Consent",   /* the patient's sharing choices, written by the portal (consent.c) */
+	NULL,
 };
 
 const char *pp_fhir_api_type(const char *type)

@@ -13,7 +13,7 @@
 static const char *const served[] = {
 	"Patient", "Observation", "Condition", "AllergyIntolerance", "Immunization",
 	"MedicationRequest", "Encounter", "Procedure", "DocumentReference", "Device",
-	"Practitioner", "Organization", "Location", "Communication",
+	"Practitioner", "Organization", "Location", "Communication", "Consent",
 };
 
 static json_t *param(const char *name, const char *type, const char *doc)

@@ -74,6 +74,53 @@ int pp_fhir_lid_bidx(struct pp_crypto *c, const char *type, const char *id, uint
 int pp_fhir_resource_load(struct pp_crypto *c, const void *stored_resource /* pp_store_resource */,
                           json_t **out);
 
+/* ---- the encounter relationship (policy/ "encounter"; fhir/encounter.c) ----
+ * Importing an Encounter indexes its participating practitioners (blind indexes of their names)
+ * with its patient row and period; staff accounts are linked to a Practitioner by the same names. */
+#define PP_FHIR_ENCOUNTER_MAX_KEYS 16       /* = PP_STORE_ENCOUNTER_MAX_KEYS */
+#define PP_FHIR_PRACTITIONER_KEY_MAX 300
+typedef struct pp_fhir_encounter_parts {
+	int indexed;               /* 0: its status relates no one (planned, cancelled, ...) */
+	int64_t start_ms, end_ms;  /* end_ms 0: ongoing */
+	int nkeys;                 /* "id:<id>" or "identifier:<system>|<value>" */
+	char keys[PP_FHIR_ENCOUNTER_MAX_KEYS][PP_FHIR_PRACTITIONER_KEY_MAX];
+} pp_fhir_encounter_parts;
+/* The parser: what an Encounter says about who took part and when (no store, no keys). */
+int pp_fhir_encounter_parts_of(const json_t *enc, pp_fhir_encounter_parts *out);
+/* the blind index of a practitioner name */
+int pp_fhir_practitioner_key(struct pp_crypto *c, const char *name, uint8_t out[32]);
+/* (Re)writes the index rows of a stored Encounter (the importer calls it for every Encounter). */
+int pp_fhir_encounter_index(struct pp_store *st, struct pp_crypto *c, const json_t *enc);
+/* The keys linking a staff account to one Practitioner, given its logical id (it must be stored:
+ * PP_ENOTFOUND) or its NPI (digits; the stored Practitioner with that NPI, if any, adds its
+ * names). Exactly one of practitioner_id and npi. */
+int pp_fhir_practitioner_keys(struct pp_store *st, struct pp_crypto *c, const char *practitioner_id,
+                              const char *npi, uint8_t (*keys)[32], int max, int *n);
+/* init --demo: links user_id to the stored Practitioner (with an NPI) who took part in encounters
+ * of the most patients (ties: the lowest NPI), so the choice is deterministic; npi_out gets it.
+ * PP_ENOTFOUND when no Practitioner took part in any indexed encounter. */
+int pp_fhir_demo_link_practitioner(struct pp_store *st, struct pp_crypto *c, int64_t user_id,
+                                   char npi_out[32]);
+
+/* ---- the patient's consent choices as FHIR R4 Consent (consent.c) ----
+ * Records a change of the patient's choices: a new Consent (status active, scope patient-privacy,
+ * LOINC 59284-0, a permit/deny provision per choice) in the patient's compartment; the Consent it
+ * supersedes gets a new version with status inactive and stays as history; the choices policy/
+ * enforces are updated and linked to the new Consent. Runs inside the caller's transaction
+ * (pp_store_begin ... pp_store_commit), so the record and the enforcement never disagree.
+ * pub_id/resource_id: the new Consent's served id and row id. */
+int pp_fhir_consent_record(struct pp_store *st, struct pp_crypto *c, int64_t patient_id,
+                           bool share_apps, bool share_sensitive_proxies, int64_t by_user,
+                           char pub_id[40], int64_t *resource_id);
+/* The patient's Consent resources as served (ids and references rewritten), newest first, at most
+ * max of them in *list; *current (when asked) the one whose row is current_id, or NULL. The caller
+ * json_decref's both. */
+int pp_fhir_consent_list(struct pp_store *st, struct pp_crypto *c, int64_t patient_id,
+                         int64_t current_id, size_t max, json_t **list, json_t **current);
+/* The choices a Consent written by pp_fhir_consent_record records; PP_EINVAL when it has not the
+ * two provisions (apps: actor role IRCP; proxies: actor role PRS) with type permit or deny. */
+int pp_fhir_consent_choices(const json_t *consent, bool *share_apps, bool *share_sensitive_proxies);
+
 /* ---- the FHIR R4 REST API (/fhir): search parameters ----
  * Bodies are encrypted at rest with no clear-text index, so a search with filters decrypts the
  * candidate rows (one patient's compartment, or a capped scan for directory types and user/system

@@ -11,6 +11,9 @@
 
 /* The interned name of a known resource type (pointer stable for the program's life), or NULL. */
 const char *pp_fhir_known_type(const char *type);
+/* The interned name of a type the portal itself writes and the API serves, but the importer does
+ * not accept (Consent: the patient's own choices, consent.c), or NULL. */
+const char *pp_fhir_portal_type(const char *type);
 /* 1 when id matches the FHIR id grammar [A-Za-z0-9.-]{1,64} */
 int pp_fhir_valid_id(const char *id);
 /* Depth of a parsed JSON value (objects and arrays count one level each), stopping at limit+1. */

@@ -108,6 +108,10 @@ static int take_resource(importer *im, json_t *res)
 	rc = pp_fhir_store_resource(im->st, im->c, res, &outcome);
 	if (rc)
 		return rc;
+	/* policy/'s encounter relationship: who took part, for which patient, when (rewritten on
+	 * every import, unchanged or not, so the index also catches up with data imported before it) */
+	if (!strcmp(type, "Encounter") && (rc = pp_fhir_encounter_index(im->st, im->c, res)))
+		return rc;
 	if (im->stats && (slot = stats_slot(im->stats, type)) >= 0) {
 		if (outcome == PP_FHIR_STORED_UNCHANGED)
 			im->stats->unchanged[slot]++;

@@ -66,6 +66,10 @@ static const pp_fhir_param_def defs[] = {
 	{"Location", "identifier", PP_FHIR_PARAM_TOKEN, "identifier"},
 	{"Location", "name", PP_FHIR_PARAM_STRING, "name|alias"},
 	{"Location", "address", PP_FHIR_PARAM_STRING, "address"},
+	{"Consent", "status", PP_FHIR_PARAM_TOKEN, "status"},
+	{"Consent", "date", PP_FHIR_PARAM_DATE, "dateTime"},
+	{"Consent", "category", PP_FHIR_PARAM_TOKEN, "category"},
+	{"Consent", "scope", PP_FHIR_PARAM_TOKEN, "scope"},
 };
 
 const pp_fhir_param_def *pp_fhir_param_defs(size_t *n)
@@ -877,7 +881,7 @@ int pp_fhir_search_parse(const char *type, const char *query, bool strict, pp_fh
 	memset(out, 0, sizeof *out);
 	out->count = PP_FHIR_COUNT_DEFAULT;
 	pp_buf_init(&norm, PP_FHIR_NORM_MAX - 1);
-	if (!(out->type = pp_fhir_known_type(type)))
+	if (!(out->type = pp_fhir_known_type(type)) && !(out->type = pp_fhir_portal_type(type)))
 		return fail(out, "Unknown resource type", NULL);
 	if (!query)
 		query = "";

@@ -111,6 +111,13 @@ typedef int (*pp_http_body_reader)(void *ctx, uint64_t pos, char *buf, size_t ma
 int pp_http_body_stream(pp_http_request *r, const char *content_type, uint64_t len,
                         pp_http_body_reader read, void *ctx, void (*free_ctx)(void *ctx));
 
+/* Lists what the server answers, for `phiportal routes` and the authorization matrix test: every
+ * registered route (kind "handler", or "upload" for pp_http_route_upload) in the order added, then
+ * every static web asset (kind "asset", path as pattern; "/" serves /index.html). */
+typedef void (*pp_http_route_visitor)(void *ctx, const char *method, const char *pattern,
+                                      const char *kind);
+int pp_http_server_routes_each(const pp_http_server *s, pp_http_route_visitor visit, void *ctx);
+
 /* starts listening (TLS cert/key from config). */
 int pp_http_server_start(pp_http_server *s);
 /* blocks until SIGINT/SIGTERM (whichever thread receives it), then stops: no new connections,

@@ -53,6 +53,10 @@ int pp_http_router_match(const pp_http_router *rt, const char *method, const cha
 const char *pp_http_route_pattern(const pp_http_route_entry *e);
 pp_http_handler pp_http_route_handler(const pp_http_route_entry *e);
 void *pp_http_route_entry_data(const pp_http_route_entry *e);
+/* every route in the order added (for `phiportal routes`) */
+typedef void (*pp_http_router_visit)(void *ctx, const char *method, const char *pattern,
+                                     pp_http_handler h);
+int pp_http_router_each(const pp_http_router *rt, pp_http_router_visit visit, void *ctx);
 
 /* ---- TLS ---- */
 /* GnuTLS priority string: TLS 1.3 (+1.2 unless min_version is "1.3"), ECDHE, AEAD suites only */

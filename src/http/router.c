@@ -256,3 +256,12 @@ void *pp_http_route_entry_data(const pp_http_route_entry *e)
 {
 	return e ? e->data : NULL;
 }
+
+int pp_http_router_each(const pp_http_router *rt, pp_http_router_visit visit, void *ctx)
+{
+	if (!rt || !visit)
+		return PP_EINVAL;
+	for (const pp_http_route_entry *e = rt->head; e; e = e->next)
+		visit(ctx, e->method, e->pattern, e->handler);
+	return 0;
+}

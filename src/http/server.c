@@ -824,6 +824,33 @@ int pp_http_route_upload(pp_http_server *s, const char *method, const char *patt
 	return 0;
 }
 
+typedef struct routes_visit {
+	pp_http_route_visitor visit;
+	void *ctx;
+} routes_visit;
+
+static void route_visit(void *vctx, const char *method, const char *pattern, pp_http_handler h)
+{
+	routes_visit *v = vctx;
+
+	v->visit(v->ctx, method, pattern, h == upload_marker ? "upload" : "handler");
+}
+
+int pp_http_server_routes_each(const pp_http_server *s, pp_http_route_visitor visit, void *ctx)
+{
+	routes_visit v = {.visit = visit, .ctx = ctx};
+	int rc;
+
+	if (!s || !visit)
+		return PP_EINVAL;
+	if ((rc = pp_http_router_each(s->router, route_visit, &v)))
+		return rc;
+	visit(ctx, "GET", "/", "asset");
+	for (const pp_web_asset *a = pp_web_assets; a->path; a++)
+		visit(ctx, "GET", a->path, "asset");
+	return 0;
+}
+
 void pp_http_server_set_queue_max(pp_http_server *s, size_t n)
 {
 	if (s && !s->started && n > 0)

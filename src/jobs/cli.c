@@ -44,11 +44,12 @@ static void print_items(json_t *list, const char *label)
 
 static void print_counts(json_t *c)
 {
-	printf("%lld message(s), %lld thread(s), %lld attachment(s), %lld document(s)",
+	printf("%lld message(s), %lld thread(s), %lld attachment(s), %lld document(s), %lld draft(s)",
 	       (long long)json_integer_value(json_object_get(c, "message")),
 	       (long long)json_integer_value(json_object_get(c, "thread")),
 	       (long long)json_integer_value(json_object_get(c, "attachment")),
-	       (long long)json_integer_value(json_object_get(c, "document")));
+	       (long long)json_integer_value(json_object_get(c, "document")),
+	       (long long)json_integer_value(json_object_get(c, "draft")));
 }
 
 static void print_report(json_t *rep)

@@ -1,9 +1,12 @@
 /* jobs: the retention run. A listing pass finds everything past its retention (marking what an
  * active legal hold keeps back); the purge pass then takes the unheld items one at a time, each in
  * its own store transaction that re-checks the holds under the write lock (so a hold placed while
- * the run is going is honoured), deletes or shreds, writes the item's audit record and commits —
- * or rolls back and stops when the record cannot be made durable. Afterwards the WAL is
- * checkpointed and truncated so that deleted pages survive only as zeros (secure_delete). */
+ * the run is going is honoured), deletes the rows, writes the item's audit record and commits —
+ * or rolls back and stops when the record cannot be made durable. A file is crypto-shredded only
+ * after that commit: its key and blob are outside the transaction's reach, so they are destroyed
+ * once the record saying so is durable, and a failed audit leaves the file whole for the next
+ * run. Drafts go with the message retention. Afterwards the WAL is checkpointed and truncated so
+ * that deleted pages survive only as zeros (secure_delete). */
 #include "jobs/jobs_internal.h"
 
 #include <string.h>
@@ -12,13 +15,15 @@
 #define DAY_MS 86400000LL
 #define PAGE 500
 
-static const char *const KIND_NAME[] = {"message", "thread", "attachment", "document"};
-static const char *const KIND_RTYPE[] = {"Message", "MessageThread", "Binary", "Binary"};
-/* attachments first: their holds are found through their message's thread */
+static const char *const KIND_NAME[] = {"message", "thread", "attachment", "document", "draft"};
+static const char *const KIND_RTYPE[] = {"Message", "MessageThread", "Binary", "Binary",
+                                         "MessageDraft"};
+/* attachments first: their holds are found through their message's thread; drafts before their
+ * thread can take them along, so that each has its own record */
 static const enum pp_store_retention_kind ORDER[] = {PP_STORE_RET_ATTACHMENT,
-                                                    PP_STORE_RET_DOCUMENT,
+                                                    PP_STORE_RET_DOCUMENT, PP_STORE_RET_DRAFT,
                                                     PP_STORE_RET_MESSAGE, PP_STORE_RET_THREAD};
-#define NKINDS 4
+#define NKINDS 5
 
 json_t *pp_jobs_retention_policies(const pp_config *cfg)
 {
@@ -129,7 +134,8 @@ static int audit_item(run_ctx *c, const pp_store_retention_item *it, const char 
 	return pp_audit_record(c->app->audit, &ev) ? PP_EAUDIT : 0;
 }
 
-static int purge_item(run_ctx *c, const pp_store_retention_item *it)
+/* the item's rows, inside its transaction (a file's key and blob go after the commit) */
+static int purge_rows(run_ctx *c, const pp_store_retention_item *it)
 {
 	int rc;
 
@@ -138,15 +144,17 @@ static int purge_item(run_ctx *c, const pp_store_retention_item *it)
 		return pp_store_retention_message_delete(c->app->store, it->row_id);
 	case PP_STORE_RET_THREAD:
 		return pp_store_retention_thread_delete(c->app->store, it->row_id);
+	case PP_STORE_RET_DRAFT:
+		return pp_store_retention_draft_delete(c->app->store, it->row_id);
 	case PP_STORE_RET_DOCUMENT:
 		if (it->docref_id) {
 			rc = pp_store_retention_docref_delete(c->app->store, it->docref_id);
 			if (rc && rc != PP_ENOTFOUND)
 				return rc;
 		}
-		return pp_files_shred(c->files, it->pub_id);
+		return 0;
 	case PP_STORE_RET_ATTACHMENT:
-		return pp_files_shred(c->files, it->pub_id);
+		return 0;
 	}
 	return PP_EINVAL;
 }
@@ -157,6 +165,7 @@ static int purge_kind(run_ctx *c, enum pp_store_retention_kind k)
 	pp_store *st = c->app->store;
 	pp_store_retention_query q = {.kind = k, .after_ms = -1, .limit = 1, .unheld_only = true,
 	                              .before_ms = c->now - (int64_t)days_of(c->app->cfg, k) * DAY_MS};
+	bool file = k == PP_STORE_RET_ATTACHMENT || k == PP_STORE_RET_DOCUMENT;
 	int rc;
 
 	for (;;) {
@@ -170,7 +179,7 @@ static int purge_kind(run_ctx *c, enum pp_store_retention_kind k)
 		}
 		q.after_ms = c->one.created_ms;
 		q.after_id = c->one.row_id;
-		if ((rc = purge_item(c, &c->one))) {
+		if ((rc = purge_rows(c, &c->one))) {
 			pp_store_rollback(st);
 			pp_log_error("retention: purging a %s failed: %s", KIND_NAME[k], pp_strerror(rc));
 			if (audit_item(c, &c->one, "failure", pp_strerror(rc)))
@@ -186,6 +195,15 @@ static int purge_kind(run_ctx *c, enum pp_store_retention_kind k)
 			pp_store_rollback(st);
 			return rc;
 		}
+		/* the record is durable: now the file's key and then its blob. Should this fail, the
+		 * file is still listed (not "shredded") and the next run shreds it; the failure is
+		 * recorded beside the success record, and the run stops. */
+		if (file && (rc = pp_files_shred(c->files, c->one.pub_id))) {
+			pp_log_error("retention: shredding a %s failed: %s", KIND_NAME[k], pp_strerror(rc));
+			if (audit_item(c, &c->one, "failure", pp_strerror(rc)))
+				return PP_EAUDIT;
+			return rc;
+		}
 		c->n_purge[k]++;
 		if ((rc = list_add(c, c->purge, &c->one)))
 			return rc;
@@ -198,16 +216,17 @@ static void counts_detail(const run_ctx *c, char *out, size_t cap)
 
 	for (int i = 0; i < NKINDS; i++)
 		held += c->n_held[i];
-	snprintf(out, cap, "message:%lld thread:%lld attachment:%lld document:%lld held:%lld",
-	         (long long)c->n_purge[0], (long long)c->n_purge[1], (long long)c->n_purge[2],
-	         (long long)c->n_purge[3], (long long)held);
+	snprintf(out, cap, "message:%lld thread:%lld attachment:%lld document:%lld draft:%lld "
+	         "held:%lld", (long long)c->n_purge[0], (long long)c->n_purge[1],
+	         (long long)c->n_purge[2], (long long)c->n_purge[3], (long long)c->n_purge[4],
+	         (long long)held);
 }
 
 static json_t *counts_json(const int64_t *n)
 {
-	return json_pack("{s:I, s:I, s:I, s:I}", "message", (json_int_t)n[0], "thread",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I}", "message", (json_int_t)n[0], "thread",
 	                 (json_int_t)n[1], "attachment", (json_int_t)n[2], "document",
-	                 (json_int_t)n[3]);
+	                 (json_int_t)n[3], "draft", (json_int_t)n[4]);
 }
 
 static void sleep_ms(long ms)

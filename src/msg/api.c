@@ -9,22 +9,76 @@
 
 #include "notify/notify.h"
 
+/* the caller acts for patient_id (pub) under a proxy grant: the audit records say so */
+static void act_for(pp_msg_req *q, int64_t patient_id, const char *pub)
+{
+	q->proxy = true;
+	q->v.patient_id = patient_id;
+	snprintf(q->self_pub, sizeof q->self_pub, "%s", pub);
+	snprintf(q->p.on_behalf_of, sizeof q->p.on_behalf_of, "patient:%s", pub);
+}
+
+/* ?patient=<opaque id> names the record a proxy acts for; policy decides before anything else */
+static int choose_patient(pp_msg_req *q, const char *want)
+{
+	pp_store_resource res;
+	pp_policy_decision d;
+	int64_t row = 0;
+	int rc;
+
+	memset(&res, 0, sizeof res);
+	if (pp_msg_id_valid(want)) {
+		rc = pp_store_resource_get_pub(q->app->store, "Patient", want, &res);
+		if (!rc)
+			row = res.id;
+		pp_store_resource_clear(&res);
+		if (rc && rc != PP_ENOTFOUND)
+			return rc;
+	}
+	if (row > 0 && row == q->p.patient_id)
+		return PP_OK;   /* the caller's own record: as without the parameter */
+	pp_policy_decide(q->app, &q->p, PP_POLICY_READ,
+	                &(pp_policy_target){.patient_id = row, .resource_type = "MessageThread"}, &d);
+	if (d.effect == PP_POLICY_DENY) {
+		if (pp_msg_audit(q, "message.access", row ? want : NULL, "MessageThread", NULL,
+		                 "denied", d.purpose, row ? d.reason : "not-found"))
+			pp_portal_audit_failed(q->r);
+		else
+			pp_http_error(q->r, 404, "not_found", "No such record");
+		return PP_EDENIED;
+	}
+	act_for(q, row, want);
+	return PP_OK;
+}
+
 int pp_msg_start(pp_app *app, pp_http_request *r, pp_msg_req *q)
 {
+	const char *want;
+	int rc;
+
 	memset(q, 0, sizeof *q);
 	q->app = app;
 	q->r = r;
 	if (pp_portal_session(app, r, PP_PORTAL_NEED_FULL, &q->s, &q->p))
 		return -1;
 	q->v.user_id = q->p.user_id;
-	if (!strcmp(q->p.role, "patient")) {
-		if (q->p.patient_id <= 0 || pp_msg_patient_pub(app, q->p.patient_id, q->self_pub)) {
+	if (!strcmp(q->p.role, "patient") || !strcmp(q->p.role, "proxy")) {
+		q->patient = true;
+		q->v.side = "patient";
+		if (q->p.patient_id > 0 && !pp_msg_patient_pub(app, q->p.patient_id, q->self_pub))
+			q->v.patient_id = q->p.patient_id;
+		else
+			q->self_pub[0] = '\0';
+		want = pp_http_query(r, "patient");
+		if (want && *want && (rc = choose_patient(q, want))) {
+			if (rc != PP_EDENIED)
+				pp_http_error(r, 500, "internal", "Internal error");
+			return -1;
+		}
+		if (!strcmp(q->p.role, "patient") && q->v.patient_id <= 0) {
 			pp_http_error(r, 404, "not_found", "No record is linked to this account");
 			return -1;
 		}
-		q->patient = true;
-		q->v.patient_id = q->p.patient_id;
-		q->v.side = "patient";
 	} else if (pp_policy_role_staff(q->p.role)) {
 		q->v.side = "staff";
 	} else {
@@ -32,6 +86,15 @@ int pp_msg_start(pp_app *app, pp_http_request *r, pp_msg_req *q)
 		return -1;
 	}
 	return 0;
+}
+
+int pp_msg_need_patient(pp_msg_req *q)
+{
+	if (!q->patient || q->v.patient_id > 0)
+		return 0;
+	pp_http_error(q->r, 400, "patient_required",
+	              "Name the record you act for: ?patient=<patient id> (see GET /api/v1/me/proxies)");
+	return -1;
 }
 
 int pp_msg_audit(pp_msg_req *q, const char *action, const char *patient, const char *rtype,
@@ -178,6 +241,18 @@ int pp_msg_thread_access(pp_msg_req *q, const char *pub, int64_t thread_row,
 	                                    .pool_id = rc ? 0 : t->pool_id}, d);
 	if (!rc)
 		pp_msg_patient_pub(q->app, t->patient_id, patient_pub);
+	/* the patient side reaches the thread as its patient or as a proxy for them (policy said
+	 * which): the viewer follows the thread's record */
+	if (!rc && d->effect != PP_POLICY_DENY && q->patient) {
+		if (!strcmp(d->reason, "proxy")) {
+			act_for(q, t->patient_id, patient_pub);
+		} else {
+			q->proxy = false;
+			q->p.on_behalf_of[0] = '\0';
+			q->v.patient_id = t->patient_id;
+			snprintf(q->self_pub, sizeof q->self_pub, "%s", patient_pub);
+		}
+	}
 	if (rc || d->effect == PP_POLICY_DENY) {
 		const char *why = rc ? "not-found" : d->reason;
 		pp_store_msg_thread_clear(t);
@@ -222,11 +297,44 @@ static int add_attachment(void *ctx, const char *file_id)
 	return o && !json_array_append_new(a->arr, o) ? 0 : PP_ENOMEM;
 }
 
+static void patient_name(pp_app *app, int64_t patient_id, char *out, size_t cap);
+
+/* A patient-side message written by someone acting for the patient (a proxy): {"role":"proxy",
+ * "name": their account name, "for": the patient's name}, so that everyone sees "X for Y"; NULL
+ * for the patient's own messages and the care team's. */
+static json_t *proxy_author(pp_app *app, const pp_store_msg *m)
+{
+	pp_store_user u;
+	uint8_t *name = NULL;
+	size_t len = 0;
+	char who[160];
+	json_t *o = NULL;
+
+	if (strcmp(m->side, "patient") || m->author_id <= 0 || m->thread_patient_id <= 0)
+		return NULL;
+	memset(&u, 0, sizeof u);
+	if (pp_store_user_get(app->store, m->author_id, &u) != PP_OK ||
+	    (!strcmp(u.role, "patient") && u.patient_id == m->thread_patient_id))
+		goto out;
+	if (pp_crypto_unseal(app->crypto, "user_account", "username", u.id, u.username_enc,
+	                     u.username_enc_len, &name, &len) != PP_OK)
+		name = NULL;
+	patient_name(app, m->thread_patient_id, who, sizeof who);
+	o = json_pack("{s:s, s:s%, s:s}", "role", "proxy", "name",
+	              name ? (const char *)name : "Someone acting for the patient",
+	              name ? len : strlen("Someone acting for the patient"), "for", who);
+out:
+	if (name)
+		pp_crypto_free_plain(name, len);
+	pp_store_user_clear(&u);
+	return o;
+}
+
 json_t *pp_msg_message_json(pp_msg_req *q, const pp_store_msg *m, const json_t *content,
                             const char *in_reply_to_pub)
 {
 	const json_t *fields = json_object_get(content, "fields");
-	json_t *atts = json_array();
+	json_t *atts = json_array(), *o;
 	char item[700];
 
 	pp_msg_item_text(m->kind, fields, item, sizeof item);
@@ -236,7 +344,7 @@ json_t *pp_msg_message_json(pp_msg_req *q, const pp_store_msg *m, const json_t *
 		json_decref(atts);
 		return NULL;
 	}
-	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:s?, s:o, s:{s:o, s:o}, s:s?, s:o}",
+	o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:s?, s:o, s:{s:o, s:o}, s:s?, s:o}",
 	                 "id", m->pub_id, "thread_id", m->thread_pub, "kind", m->kind, "side",
 	                 m->side, "mine", mine(q, m), "body",
 	                 json_string_value(json_object_get(content, "body")) ?
@@ -246,6 +354,12 @@ json_t *pp_msg_message_json(pp_msg_req *q, const pp_store_msg *m, const json_t *
 	                 "read", "patient", pp_msg_time_json(m->patient_read_ms), "staff",
 	                 pp_msg_time_json(m->staff_read_ms), "in_reply_to", in_reply_to_pub,
 	                 "attachments", atts);
+	if (o) {
+		json_t *by = proxy_author(q->app, m);
+		if (by)
+			json_object_set_new(o, "author", by);
+	}
+	return o;
 }
 
 json_t *pp_msg_thread_json(pp_msg_req *q, const pp_store_msg_thread *t, const char *subject,
@@ -277,6 +391,36 @@ static int collect_user(void *vctx, int64_t user_id)
 	return 0;
 }
 
+/* A thread a proxy started: the proxy is told too, while policy still lets them read it (a
+ * revoked, expired or out-of-scope grant gets nothing). */
+static void notify_proxy(pp_msg_req *q, const pp_store_msg_thread *t)
+{
+	pp_store_user u;
+	pp_principal p;
+	pp_policy_decision d;
+
+	memset(&u, 0, sizeof u);
+	memset(&p, 0, sizeof p);
+	if (t->created_by <= 0 || t->created_by == q->p.user_id ||
+	    pp_store_user_get(q->app->store, t->created_by, &u) != PP_OK)
+		goto out;
+	if ((strcmp(u.role, "patient") && strcmp(u.role, "proxy")) ||
+	    (!strcmp(u.role, "patient") && u.patient_id == t->patient_id) || strcmp(u.status, "active"))
+		goto out;   /* the patient's own accounts are told by pp_notify_enqueue_patient */
+	p.user_id = u.id;
+	p.patient_id = u.patient_id;
+	snprintf(p.role, sizeof p.role, "%s", u.role);
+	snprintf(p.actor, sizeof p.actor, "user:%lld", (long long)u.id);
+	pp_policy_decide(q->app, &p, PP_POLICY_READ,
+	                &(pp_policy_target){.patient_id = t->patient_id,
+	                                    .resource_type = "MessageThread", .pool_id = t->pool_id},
+	                &d);
+	if (d.effect != PP_POLICY_DENY)
+		pp_notify_enqueue(q->app->notify, u.id, PP_NOTIFY_EVENT_MESSAGE);
+out:
+	pp_store_user_clear(&u);
+}
+
 void pp_msg_notify(pp_msg_req *q, const pp_store_msg_thread *t, const char *to_side)
 {
 	ids_ctx x = {.n = 0};
@@ -289,6 +433,7 @@ void pp_msg_notify(pp_msg_req *q, const pp_store_msg_thread *t, const char *to_s
 	if (!strcmp(to_side, "patient")) {
 		rc = pp_notify_enqueue_patient(q->app->notify, t->patient_id, PP_NOTIFY_EVENT_MESSAGE,
 		                               NULL);
+		notify_proxy(q, t);
 	} else if (!(rc = pp_store_msg_pool_members(q->app->store, t->pool_id, collect_user, &x))) {
 		for (size_t i = 0; i < x.n; i++)
 			if (x.ids[i] != q->p.user_id)
@@ -354,6 +499,7 @@ static const char *concept_text(const json_t *cc)
 
 typedef struct choices_ctx {
 	pp_app *app;
+	const pp_policy_decision *d;  /* what a proxy's decision leaves out (sensitive categories) */
 	json_t *meds, *results;
 	int rc;
 } choices_ctx;
@@ -366,6 +512,10 @@ static int add_med(void *vctx, const pp_store_resource *row)
 
 	if ((x->rc = pp_fhir_resource_load(x->app->crypto, row, &res)))
 		return x->rc;
+	if (!pp_policy_visible(x->app, x->d, res)) {
+		json_decref(res);
+		return 0;
+	}
 	text = concept_text(json_object_get(res, "medicationCodeableConcept"));
 	if (!text)
 		text = jstr(json_object_get(res, "medicationReference"), "display");
@@ -419,7 +569,7 @@ static int add_result(void *vctx, const pp_store_resource *row)
 
 	if ((x->rc = pp_fhir_resource_load(x->app->crypto, row, &res)))
 		return x->rc;
-	if ((item = pp_msg_result_json(row->pub_id, res)))
+	if (pp_policy_visible(x->app, x->d, res) && (item = pp_msg_result_json(row->pub_id, res)))
 		json_array_append_new(x->results, item);
 	json_decref(res);
 	return 0;
@@ -459,8 +609,10 @@ static int h_choices(void *vapp, pp_http_request *r)
 		return 0;
 	if (!q.patient)
 		return pp_http_error(r, 403, "patients_only", "Only patients compose requests");
+	if (pp_msg_need_patient(&q))
+		return 0;
 	pp_policy_decide(q.app, &q.p, PP_POLICY_READ,
-	                &(pp_policy_target){.patient_id = q.p.patient_id,
+	                &(pp_policy_target){.patient_id = q.v.patient_id,
 	                                    .resource_type = "MedicationRequest"}, &d);
 	if (d.effect == PP_POLICY_DENY) {
 		if (pp_msg_audit(&q, "message.choices", q.self_pub, "MedicationRequest,Observation",
@@ -468,12 +620,13 @@ static int h_choices(void *vapp, pp_http_request *r)
 			return pp_portal_audit_failed(r);
 		return pp_http_error(r, 404, "not_found", "No such record");
 	}
+	x.d = &d;
 	x.meds = json_array();
 	x.results = json_array();
-	rc = pp_store_resource_each_for_patient(q.app->store, q.p.patient_id, "MedicationRequest",
+	rc = pp_store_resource_each_for_patient(q.app->store, q.v.patient_id, "MedicationRequest",
 	                                        add_med, &x);
 	if (!rc)
-		rc = pp_store_resource_each_for_patient(q.app->store, q.p.patient_id, "Observation",
+		rc = pp_store_resource_each_for_patient(q.app->store, q.v.patient_id, "Observation",
 		                                        add_result, &x);
 	if (rc) {
 		json_decref(x.meds);
@@ -597,6 +750,8 @@ static int h_inbox(void *vapp, pp_http_request *r)
 
 	if (pp_msg_start(vapp, r, &q))
 		return 0;
+	if (pp_msg_need_patient(&q))
+		return 0;
 	pp_buf_init(&ids, 64 * 1024);
 	pp_buf_init(&pats, 64 * 1024);
 	if ((rc = pp_store_msg_thread_each(q.app->store, &q.v, PP_MSG_INBOX_MAX, collect_thread, &x)) ||
@@ -650,7 +805,7 @@ static int h_inbox(void *vapp, pp_http_request *r)
 	if (pp_msg_audit(&q, "message.list", q.patient ? q.self_pub : pp_buf_cstr(&pats),
 	                 "MessageThread", pp_buf_cstr(&ids), "success",
 	                 purpose ? purpose : q.patient ? "patient-access" : "treatment",
-	                 q.patient ? "own-record" : "pool-member")) {
+	                 q.patient ? (q.proxy ? "proxy" : "own-record") : "pool-member")) {
 		pp_portal_audit_failed(r);
 		goto out;
 	}
@@ -818,6 +973,8 @@ static int h_unread(void *vapp, pp_http_request *r)
 
 	if (pp_msg_start(vapp, r, &q))
 		return 0;
+	if (pp_msg_need_patient(&q))
+		return 0;
 	if ((rc = pp_store_msg_unread_count(q.app->store, &q.v, &n)))
 		return rc;
 	return pp_portal_json(r, 200, json_pack("{s:I}", "unread", (json_int_t)n), false);
@@ -932,6 +1089,8 @@ static int h_search(void *vapp, pp_http_request *r)
 	int rc;
 
 	if (pp_msg_start(vapp, r, &q))
+		return 0;
+	if (pp_msg_need_patient(&q))
 		return 0;
 	pp_portal_body_json(q.app, r, &body);
 	if (!body)

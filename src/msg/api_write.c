@@ -25,8 +25,8 @@ static int finish(pp_msg_req *q, int audit_rc)
 
 /* A patient's own resource of one type by opaque id, decrypted; PP_ENOTFOUND when there is none
  * or it belongs to someone else (the two are not told apart). */
-static int load_owned(pp_app *app, const char *type, const char *pub, int64_t patient_id,
-                      json_t **out)
+static int load_owned(pp_app *app, const pp_policy_decision *d, const char *type,
+                      const char *pub, int64_t patient_id, json_t **out)
 {
 	pp_store_resource res;
 	int rc;
@@ -38,6 +38,12 @@ static int load_owned(pp_app *app, const char *type, const char *pub, int64_t pa
 		rc = PP_ENOTFOUND;
 	if (!rc)
 		rc = pp_fhir_resource_load(app->crypto, &res, out);
+	/* what the decision hides from this caller (a proxy: sensitive categories) cannot be linked */
+	if (!rc && !pp_policy_visible(app, d, *out)) {
+		json_decref(*out);
+		*out = NULL;
+		rc = PP_ENOTFOUND;
+	}
 	pp_store_resource_clear(&res);
 	return rc;
 }
@@ -53,8 +59,9 @@ static const char *jstr(const json_t *o, const char *k)
  * its fields, and that a linked MedicationRequest (active) or Observation (a lab result) is the
  * patient's own; keeps a snapshot of what was linked for the care team. On a client error the
  * response is set (400) and *why holds the audit detail when the refusal touched PHI. */
-static int build_content(pp_msg_req *q, int64_t patient_id, const char *kind, const json_t *in,
-                         const char *body, json_t **content, const char **why)
+static int build_content(pp_msg_req *q, const pp_policy_decision *d, int64_t patient_id,
+                         const char *kind, const json_t *in, const char *body, json_t **content,
+                         const char **why)
 {
 	json_t *fields = NULL, *res = NULL;
 	const char *reason = NULL;
@@ -70,7 +77,7 @@ static int build_content(pp_msg_req *q, int64_t patient_id, const char *kind, co
 	if (!strcmp(kind, "refill")) {
 		const char *id = jstr(fields, "medication_request_id"), *text;
 		const char *status;
-		rc = load_owned(q->app, "MedicationRequest", id, patient_id, &res);
+		rc = load_owned(q->app, d, "MedicationRequest", id, patient_id, &res);
 		if (rc && rc != PP_ENOTFOUND)
 			goto fail;
 		status = jstr(res, "status");
@@ -90,7 +97,8 @@ static int build_content(pp_msg_req *q, int64_t patient_id, const char *kind, co
 		json_object_set_new(fields, "medication", json_string(text ? text : "Medication"));
 	} else if (!strcmp(kind, "result_question")) {
 		json_t *snap;
-		rc = load_owned(q->app, "Observation", jstr(fields, "observation_id"), patient_id, &res);
+		rc = load_owned(q->app, d, "Observation", jstr(fields, "observation_id"), patient_id,
+		                &res);
 		if (rc && rc != PP_ENOTFOUND)
 			goto fail;
 		if (rc || !(snap = pp_msg_result_json(jstr(fields, "observation_id"), res))) {
@@ -214,6 +222,8 @@ static int h_create(void *vapp, pp_http_request *r)
 	if (!q.patient)
 		return pp_http_error(r, 403, "patients_only",
 		                     "Conversations are started by patients; reply in a thread");
+	if (pp_msg_need_patient(&q))
+		return 0;
 	pp_portal_body_json(q.app, r, &in);
 	if (!in)
 		return 0;
@@ -236,8 +246,9 @@ static int h_create(void *vapp, pp_http_request *r)
 		pp_http_error(r, 400, "invalid_subject", "A message needs a subject");
 		goto out;
 	}
+	/* the patient's own record, or the record a proxy acts for (policy's proxy rules) */
 	pp_policy_decide(q.app, &q.p, PP_POLICY_WRITE,
-	                &(pp_policy_target){.patient_id = q.p.patient_id,
+	                &(pp_policy_target){.patient_id = q.v.patient_id,
 	                                    .resource_type = "MessageThread", .pool_id = pool.id}, &d);
 	if (d.effect == PP_POLICY_DENY) {
 		if (pp_msg_audit(&q, "message.create", q.self_pub, "Message", NULL, "denied", d.purpose,
@@ -247,9 +258,9 @@ static int h_create(void *vapp, pp_http_request *r)
 			pp_http_error(r, 404, "not_found", "No such record");
 		goto out;
 	}
-	if (read_attachments(&q, in, q.p.patient_id, &att))
+	if (read_attachments(&q, in, q.v.patient_id, &att))
 		goto out;
-	if ((rc = build_content(&q, q.p.patient_id, kind, in, body, &content, &why))) {
+	if ((rc = build_content(&q, &d, q.v.patient_id, kind, in, body, &content, &why))) {
 		if (rc == PP_EINVAL) {
 			rc = PP_OK;   /* the 400 is set */
 			if (why && pp_msg_audit(&q, "message.create", q.self_pub, "Message", NULL,
@@ -262,7 +273,7 @@ static int h_create(void *vapp, pp_http_request *r)
 	m.id = pp_store_new_id();
 	pp_msg_new_pub(t.pub_id);
 	pp_msg_new_pub(m.pub_id);
-	t.patient_id = q.p.patient_id;
+	t.patient_id = q.v.patient_id;
 	t.pool_id = pool.id;
 	snprintf(t.kind, sizeof t.kind, "%s", kind);
 	t.created_by = q.p.user_id;
@@ -272,6 +283,8 @@ static int h_create(void *vapp, pp_http_request *r)
 	snprintf(m.side, sizeof m.side, "patient");
 	snprintf(m.kind, sizeof m.kind, "%s", kind);
 	snprintf(m.thread_pub, sizeof m.thread_pub, "%s", t.pub_id);
+	m.thread_patient_id = t.patient_id;
+	m.thread_pool_id = t.pool_id;
 	if ((rc = pp_msg_seal_text(q.app, "msg_thread", "subject", t.id, subject, &t.subject_enc,
 	                           &t.subject_enc_len)) ||
 	    (rc = pp_msg_seal_json(q.app, "msg_message", "content", m.id, content, &m.content_enc,
@@ -285,7 +298,8 @@ static int h_create(void *vapp, pp_http_request *r)
 		goto out;
 	}
 	snprintf(rid, sizeof rid, "%s/%s", t.pub_id, m.pub_id);
-	snprintf(detail, sizeof detail, "new-thread;kind:%s;pool:%lld", kind, (long long)pool.id);
+	snprintf(detail, sizeof detail, "new-thread;kind:%s;pool:%lld;%s", kind, (long long)pool.id,
+	         d.reason);
 	if ((rc = finish(&q, pp_msg_audit(&q, "message.create", q.self_pub, "Message", rid,
 	                                  "success", d.purpose, detail)))) {
 		rc = rc == PP_EAUDIT ? PP_OK : rc;
@@ -347,7 +361,7 @@ static int h_reply(void *vapp, pp_http_request *r)
 	}
 	if (read_attachments(&q, in, t.patient_id, &att))
 		goto out;
-	if ((rc = build_content(&q, t.patient_id, kind, in, body, &content, &why))) {
+	if ((rc = build_content(&q, &d, t.patient_id, kind, in, body, &content, &why))) {
 		if (rc == PP_EINVAL) {
 			rc = PP_OK;
 			if (why && pp_msg_audit(&q, "message.create", pub, "Message", t.pub_id, "failure",
@@ -363,6 +377,8 @@ static int h_reply(void *vapp, pp_http_request *r)
 	snprintf(m.side, sizeof m.side, "%s", q.v.side);
 	snprintf(m.kind, sizeof m.kind, "%s", kind);
 	snprintf(m.thread_pub, sizeof m.thread_pub, "%s", t.pub_id);
+	m.thread_patient_id = t.patient_id;
+	m.thread_pool_id = t.pool_id;
 	m.created_ms = pp_clock_now_ms();
 	if ((rc = pp_msg_seal_json(q.app, "msg_message", "content", m.id, content, &m.content_enc,
 	                           &m.content_enc_len)))

@@ -141,6 +141,9 @@ static int answer(pp_app *app, pp_http_request *r, pp_fhir_caller *c, comm_ctx *
 {
 	json_t *out;
 
+	/* a proxy's read: "proxy X on behalf of patient Y" in the record */
+	if (reason && !strcmp(reason, "proxy") && ppub && *ppub)
+		snprintf(c->on_behalf_of, sizeof c->on_behalf_of, "patient:%s", ppub);
 	if (pp_fhir_api_audit(app, c, action, ppub, "Communication",
 	                      x->ids.len ? pp_buf_cstr(&x->ids) : NULL, "success", purpose, reason))
 		return pp_fhir_api_audit_failed(r);

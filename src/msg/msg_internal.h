@@ -15,12 +15,18 @@ typedef struct pp_msg_req {
 	pp_session s;
 	pp_principal p;
 	pp_store_msg_viewer v;
-	bool patient;                 /* the caller is on the patient side */
-	char self_pub[48];            /* a patient caller's own Patient opaque id */
+	bool patient;                 /* the caller is on the patient side (the patient or a proxy) */
+	bool proxy;                   /* ... acting for someone else's record under a proxy grant */
+	char self_pub[48];            /* the patient side's Patient opaque id ("" when not known yet) */
 } pp_msg_req;
 
-/* Authenticates (state full; CSRF on changes) and sets the viewer. Nonzero: the response is set,
- * the handler returns 0. */
+/* Authenticates (state full; CSRF on changes) and sets the viewer. The patient side is the
+ * patient's own account or a proxy (role "proxy", or a patient acting for someone else), who names
+ * the record with ?patient=<Patient opaque id>: policy decides at once (a refusal is audited and
+ * answered 404); principal.patient_id is never changed, so every later decision for that record
+ * goes through policy's proxy rules, and on_behalf_of marks the audit records. Thread routes take
+ * the record from the thread (pp_msg_thread_access). Nonzero: the response is set, the handler
+ * returns 0. */
 int pp_msg_start(pp_app *app, pp_http_request *r, pp_msg_req *q);
 /* THE audit call (one per request). */
 int pp_msg_audit(pp_msg_req *q, const char *action, const char *patient, const char *rtype,
@@ -35,6 +41,9 @@ int pp_msg_thread_access(pp_msg_req *q, const char *pub, int64_t thread_row,
                          pp_store_msg_thread *t, pp_policy_decision *d, char patient_pub[48]);
 
 int pp_msg_patient_pub(pp_app *app, int64_t patient_id, char out[48]);
+/* The inbox-wide routes (list, unread, search, choices, new thread) need to know whose record the
+ * patient side means: a proxy that named none is answered 400 patient_required (nonzero). */
+int pp_msg_need_patient(pp_msg_req *q);
 void pp_msg_new_pub(char out[PP_STORE_MSG_PUB_LEN]);
 /* seals text / JSON for table.column at rowid; *ct malloc'd */
 int pp_msg_seal_text(pp_app *app, const char *table, const char *column, int64_t rowid,

@@ -67,6 +67,20 @@ int pp_notify_run_once(pp_notify *n, int *sent, int *failed);
 /* Seconds to wait after the attempts-th failed attempt: base * 2^(attempts-1), at most 86400. */
 int64_t pp_notify_backoff_s(int retry_base_s, int attempts);
 
+/* ---- one-time codes (self-enrolment; notify/code.c) ----
+ * A code goes to an address on a patient's record rather than to an account's contact, so it is not
+ * an outbox row: portal/ keeps its own durable rows and registers a drain function, which the
+ * delivery worker calls on every round after the outbox rows (pp_notify_wake: a round now). */
+typedef void (*pp_notify_drain_fn)(pp_notify *n, void *arg);
+void pp_notify_set_drain(pp_notify *n, pp_notify_drain_fn fn, void *arg);
+void pp_notify_drain(pp_notify *n);   /* calls the drain function once, on the calling thread */
+void pp_notify_wake(pp_notify *n);
+bool pp_notify_channel_on(const pp_notify *n, const char *channel);   /* "email" or "sms" configured */
+/* Sends (synchronously) the fixed text with a 6-8 digit code, its validity and the portal URL: no
+ * name or other data. err gets a stable code without data on failure. */
+int pp_notify_send_code(pp_notify *n, const char *channel, const char *to, const char *code,
+                        int valid_min, char *err, size_t errcap);
+
 /* ---- contacts ---- */
 typedef struct pp_notify_contact {
 	char email[256];           /* "" = none */

@@ -41,6 +41,8 @@ struct pp_notify {
 	bool running, kick;
 	atomic_bool stop;
 	int64_t last_purge_ms;
+	pp_notify_drain_fn drain;       /* self-enrolment codes (code.c); under mu */
+	void *drain_arg;
 };
 
 /* the kind of event's index, or -1 */

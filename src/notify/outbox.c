@@ -281,6 +281,7 @@ static void *worker(void *arg)
 
 		if ((rc = process_due(n, NULL, NULL)))
 			pp_log_warn("notify: outbox scan failed (%s)", pp_strerror(rc));
+		pp_notify_drain(n);   /* one-time enrolment codes (code.c) */
 		maybe_purge(n);
 		pthread_mutex_lock(&n->mu);
 		if (!n->kick && !atomic_load(&n->stop)) {

@@ -5,7 +5,9 @@
  * the record: clinical staff all of it, front desk and billing the demographics), clinicians with a running
  * break-glass grant (marked as such), proxies within their grant (with the adolescent and
  * adulthood rules), and the patient's consent (apps; sensitive data to proxies). Every branch names its reason for the
- * audit record. */
+ * audit record. Staff linked to a Practitioner who took part in one of the patient's encounters
+ * (ongoing, or ended within policy.encounter_window_days) read the record like the care team, read
+ * only ("encounter"; front desk and billing the demographics). */
 #include "policy/policy.h"
 
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 
 #include "crypto/crypto.h"
 #include "store/store_access.h"
+#include "store/store_encounter.h"
 
 bool pp_policy_role_clinical(const char *role)
 {
@@ -125,6 +128,29 @@ out:
 	pp_store_proxy_clear(&g);
 }
 
+#define ENCOUNTER_WINDOW_DAYS_DEFAULT 30   /* policy.encounter_window_days without a config */
+
+/* The encounter relationship (read only): a practitioner the staff member is linked to took part
+ * in an encounter of the patient that is ongoing or ended within the window. Returns 1 when it
+ * decided (allowed, or a failed lookup), 0 to go on. */
+static int encounter_rule(const pp_app *app, const pp_principal *p, int64_t patient_id,
+                          pp_policy_decision *out)
+{
+	int64_t now = pp_clock_now_ms();
+	int days = app->cfg ? app->cfg->policy_encounter_window_days : ENCOUNTER_WINDOW_DAYS_DEFAULT;
+	int related = 0;
+
+	if (pp_store_encounter_related(app->store, p->user_id, patient_id, now,
+	                               now - (int64_t)days * 86400000LL, &related)) {
+		out->reason = "lookup-failed";
+		return 1;
+	}
+	if (!related)
+		return 0;
+	allow(out, "encounter", "treatment");
+	return 1;
+}
+
 void pp_policy_check(struct pp_store *st, const pp_principal *p, enum pp_policy_action action,
                      const pp_policy_target *t, pp_policy_decision *out)
 {
@@ -226,6 +252,12 @@ void pp_policy_decide(const pp_app *app, const pp_principal *p, enum pp_policy_a
 			return;
 		}
 	}
+	/* front desk and billing linked to a practitioner of the patient's encounter: demographics */
+	if (!pp_policy_role_clinical(p->role) && action != PP_POLICY_WRITE &&
+	    pp_policy_permits(p->role, "record.demographics") && type_in(type, DEMOGRAPHICS)) {
+		encounter_rule(app, p, patient_id, out);
+		return;
+	}
 	/* the record itself: clinical staff on the patient's care team read it, and add documents */
 	if (pp_policy_role_clinical(p->role) &&
 	    (action != PP_POLICY_WRITE || type_in(type, DOCUMENTS))) {
@@ -239,7 +271,9 @@ void pp_policy_decide(const pp_app *app, const pp_principal *p, enum pp_policy_a
 			return;
 		}
 		if (action == PP_POLICY_WRITE)
-			return;   /* break-glass is read only */
+			return;   /* break-glass and the encounter relationship are read only */
+		if (encounter_rule(app, p, patient_id, out))
+			return;
 		/* no relationship: only a running break-glass grant of this clinician opens the record,
 		 * and every access through it is marked as such (purpose: emergency treatment) */
 		pp_store_break_glass bg = {0};

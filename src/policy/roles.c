@@ -1,7 +1,8 @@
 /* policy: THE table of roles and what each may do. pp_policy_permits answers from it, and
  * `phiportal roles docs` prints it as docs/roles.md (a test checks the file is current), so the
  * documentation cannot drift from the code. Access to a patient's data additionally needs a
- * relationship (care team, a thread in one's pool, break-glass, a proxy grant): pp_policy_check. */
+ * relationship (care team, a thread in one's pool, an encounter, break-glass, a proxy grant):
+ * pp_policy_check. */
 #include "policy/policy.h"
 
 #include <stdio.h>
@@ -89,7 +90,9 @@ void pp_policy_roles_docs(FILE *out)
 	      "A permission says what kind of thing a role may do. Reaching a particular patient's data\n"
 	      "also needs a relationship, decided in `src/policy/policy.c` for every request: the\n"
 	      "patient's own account, a proxy grant, care-team membership, a thread in one's care-team\n"
-	      "pool, or a running break-glass grant. Without one the answer is 404 and an audit record.\n\n"
+	      "pool, an encounter of the patient that the Practitioner one is linked to took part in\n"
+	      "(ongoing, or ended within `policy.encounter_window_days`; read only), or a running\n"
+	      "break-glass grant. Without one the answer is 404 and an audit record.\n\n"
 	      "| role | who | permissions |\n|---|---|---|\n", out);
 	for (size_t i = 0; i < sizeof ROLES / sizeof ROLES[0]; i++) {
 		fprintf(out, "| `%s` | %s |", ROLES[i].name, ROLES[i].text);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "store/store_access.h"
+#include "store/store_encounter.h"
 
 typedef struct bg_reason {
 	const char *code, *label;
@@ -309,10 +310,15 @@ out:
 }
 
 /* ---- staff: my patients, and finding a record by its medical record number ---- */
+#define MINE_MAX 500   /* patients in the list */
+
 typedef struct mine {
 	pp_app *app;
 	pp_principal *p;
 	json_t *items;
+	const char *via;            /* the relationship being listed: "care-team", "encounter" */
+	int64_t seen[MINE_MAX];     /* listed already (a care-team patient is not listed again) */
+	size_t nseen;
 	int rc;
 } mine;
 
@@ -324,10 +330,16 @@ static int mine_one(void *ctx, int64_t patient_id)
 	json_t *pat = NULL, *summary_patient = NULL;
 	const char *family = NULL, *given = NULL;
 
+	for (size_t i = 0; i < m->nseen; i++)
+		if (m->seen[i] == patient_id)
+			return 0;
+	if (m->nseen >= MINE_MAX)
+		return 0;   /* the list holds at most MINE_MAX patients */
 	pp_policy_decide(m->app, m->p, PP_POLICY_SEARCH,
 	                 &(pp_policy_target){.patient_id = patient_id, .resource_type = "Patient"}, &d);
 	if (d.effect == PP_POLICY_DENY)
 		return 0;
+	m->seen[m->nseen++] = patient_id;
 	memset(&res, 0, sizeof res);
 	if (pp_store_resource_get(m->app->store, patient_id, &res) ||
 	    pp_fhir_resource_load(m->app->crypto, &res, &pat)) {
@@ -338,9 +350,10 @@ static int mine_one(void *ctx, int64_t patient_id)
 	                                           "family"));
 	given = json_string_value(json_array_get(json_object_get(json_array_get(
 	                              json_object_get(pat, "name"), 0), "given"), 0));
-	summary_patient = json_pack("{s:s, s:s?, s:s?, s:s?}", "patient_id", res.pub_id, "family",
+	summary_patient = json_pack("{s:s, s:s?, s:s?, s:s?, s:s}", "patient_id", res.pub_id, "family",
 	                            family, "given", given, "birth_date",
-	                            json_string_value(json_object_get(pat, "birthDate")));
+	                            json_string_value(json_object_get(pat, "birthDate")), "reason",
+	                            m->via);
 	if (!summary_patient || json_array_append_new(m->items, summary_patient))
 		m->rc = PP_ENOMEM;
 	json_decref(pat);
@@ -348,7 +361,8 @@ static int mine_one(void *ctx, int64_t patient_id)
 	return m->rc;
 }
 
-/* GET /api/v1/staff/patients: the signed-in clinician's care-team patients */
+/* GET /api/v1/staff/patients: the signed-in staff member's patients — their care team's, then
+ * those of recent encounters of the Practitioner they are linked to — each with its "reason" */
 static int h_my_patients(void *vapp, pp_http_request *r)
 {
 	pp_app *app = vapp;
@@ -356,7 +370,8 @@ static int h_my_patients(void *vapp, pp_http_request *r)
 	pp_principal p;
 	mine m = {.app = app, .p = &p};
 	char detail[32];
-	int rc;
+	int64_t now = pp_clock_now_ms();
+	int rc, days = app->cfg ? app->cfg->policy_encounter_window_days : 30;
 
 	if (pp_portal_session(app, r, PP_PORTAL_NEED_FULL, &s, &p))
 		return 0;
@@ -364,7 +379,13 @@ static int h_my_patients(void *vapp, pp_http_request *r)
 		return pp_http_error(r, 404, "not_found", "Not found");
 	if (!(m.items = json_array()))
 		return PP_ENOMEM;
-	rc = pp_store_care_team_each(app->store, s.user_id, pp_clock_now_ms(), mine_one, &m);
+	m.via = "care-team";
+	rc = pp_store_care_team_each(app->store, s.user_id, now, mine_one, &m);
+	if (!rc && !m.rc) {
+		m.via = "encounter";
+		rc = pp_store_encounter_patients_each(app->store, s.user_id, now,
+		                                      now - (int64_t)days * 86400000LL, mine_one, &m);
+	}
 	if (rc || m.rc) {
 		json_decref(m.items);
 		return rc ? rc : m.rc;

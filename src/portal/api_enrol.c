@@ -245,10 +245,11 @@ int pp_portal_enrol_routes(struct pp_http_server *srv, pp_app *app)
 {
 	int rc = 0;
 
-	(void)app;
 	if (!limiter && pp_ratelimit_new(&limiter))
 		return PP_ENOMEM;
 	rc |= pp_http_route(srv, "POST", "/api/v1/patients/:id/activation-code", h_issue, NULL);
 	rc |= pp_http_route(srv, "POST", "/api/v1/enrol", h_enrol, NULL);
-	return rc ? PP_EINVAL : PP_OK;
+	if (rc)
+		return PP_EINVAL;
+	return pp_portal_enrol_self_routes(srv, app);
 }

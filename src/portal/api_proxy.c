@@ -5,14 +5,15 @@
  * - Staff with proxy.grant (front desk) grant a parent or guardian access to a minor's record.
  * - A proxy lists whom they act for. The rules themselves (scope, ages, sensitive data) are in
  *   policy/, so they hold for the portal, the JSON API and FHIR alike.
- * - Consent: share with apps yes/no, share sensitive categories with proxies yes/no; stored for
- *   policy/ and answered as a FHIR Consent resource.
+ * - Consent: share with apps yes/no, share sensitive categories with proxies yes/no; each change
+ *   recorded as a FHIR Consent (fhir/consent.c) in the same transaction as the row policy/ reads.
  * Every change is one audit record; grants are named by opaque ids. */
 #include "portal/portal_internal.h"
 
 #include <string.h>
 
 #include "store/store_access.h"
+#include "store/store_consent.h"
 
 static const char *const RELATIONSHIPS[] = {"parent", "guardian", "caregiver", NULL};
 static const char *const SCOPES[] = {"full", "no-messaging", "billing-only", NULL};
@@ -335,24 +336,57 @@ static int h_reauthorise(void *vapp, pp_http_request *r)
 	return change(r, vapp, false);
 }
 
-/* the consent choices as a FHIR R4 Consent (patient-privacy), kept with the record */
-static json_t *consent_resource(const char *pub, const pp_store_consent *c, const char *when)
+/* ---- consent ----
+ * The choices are recorded as FHIR R4 Consent resources by fhir/consent.c (each change a new
+ * Consent, the previous one inactive, all kept) in the same transaction as the table policy/
+ * enforces, around the request's one audit record. */
+
+#define CONSENT_HISTORY_MAX 100
+
+static const char *str_of(const json_t *obj, const char *key)
 {
-	return json_pack(
-	    "{s:s, s:s, s:{s:[{s:s, s:s}]}, s:[{s:[{s:s, s:s}]}], s:{s:s}, s:s, "
-	    "s:{s:[{s:s, s:s}]}, s:{s:s, s:[{s:s, s:[{s:s, s:s}]}, {s:s, s:[{s:s, s:s}]}]}}",
-	    "resourceType", "Consent", "status", "active",
-	    "scope", "coding", "system", "http://terminology.hl7.org/CodeSystem/consentscope", "code",
-	    "patient-privacy",
-	    "category", "coding", "system", "http://loinc.org", "code", "59284-0",
-	    "patient", "reference", pub, "dateTime", when,
-	    "policyRule", "coding", "system", "http://terminology.hl7.org/CodeSystem/v3-ActCode",
-	    "code", "OPTIN",
-	    "provision", "type", "permit", "provision",
-	    "type", c->share_apps ? "permit" : "deny", "purpose", "system",
-	    "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code", "PATRQT",
-	    "type", c->share_sensitive_proxies ? "permit" : "deny", "securityLabel", "system",
-	    "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code", "PSY");
+	return json_string_value(json_object_get(obj, key));
+}
+
+/* one line of the patient's consent history, from a served Consent (NULL when not one of ours) */
+static json_t *consent_item(const json_t *res)
+{
+	bool apps, sens;
+	const char *v = str_of(json_object_get(res, "meta"), "versionId");
+
+	if (pp_fhir_consent_choices(res, &apps, &sens))
+		return NULL;
+	return json_pack("{s:s?, s:i, s:s?, s:s?, s:b, s:b}", "id", str_of(res, "id"), "version",
+	                 v ? atoi(v) : 1, "status", str_of(res, "status"), "date",
+	                 str_of(res, "dateTime"), "share_with_apps", apps,
+	                 "share_sensitive_with_proxies", sens);
+}
+
+/* the answer: the enforced choices, the current Consent (id, version; served) and the history */
+static json_t *consent_answer(const pp_store_consent *c, json_t *list, json_t *current, bool put,
+                              bool changed)
+{
+	json_t *out, *hist = json_array(), *e;
+	char when[32];
+	size_t i;
+
+	json_array_foreach(list, i, e) {
+		json_t *item = consent_item(e);
+		if (item)
+			json_array_append_new(hist, item);
+	}
+	pp_clock_format_iso(c->updated_ms, when);
+	out = json_pack("{s:b, s:b, s:s?, s:o?, s:O?, s:o}", "share_with_apps", c->share_apps,
+	                "share_sensitive_with_proxies", c->share_sensitive_proxies, "updated_at",
+	                c->updated_ms ? when : NULL, "consent", consent_item(current), "fhir", current,
+	                "history", hist);
+	if (out && !json_object_get(out, "consent"))
+		json_object_set_new(out, "consent", json_null());
+	if (out && !json_object_get(out, "fhir"))
+		json_object_set_new(out, "fhir", json_null());
+	if (out && put)
+		json_object_set_new(out, "changed", json_boolean(changed));
+	return out;
 }
 
 /* GET/PUT /api/v1/me/consent {"share_with_apps": bool, "share_sensitive_with_proxies": bool} */
@@ -360,19 +394,21 @@ static int h_consent(void *vapp, pp_http_request *r)
 {
 	pp_app *app = vapp;
 	bool put = !strcmp(pp_http_method(r), "PUT");
+	bool apps = false, sens = false, set_apps = false, set_sens = false, changed = false;
+	bool in_tx = false;
 	pp_store_consent c;
 	pp_session s;
 	pp_principal p;
-	json_t *body = NULL, *fhir = NULL;
-	char pub[40] = "", ref[60], when[32], detail[64];
+	pp_policy_decision d = {0};
+	json_t *body = NULL, *list = NULL, *current = NULL;
+	char pub[40] = "", rid[40] = "", detail[80];
+	int64_t cur_id = 0;
 	int rc;
 
 	if (pp_portal_session(app, r, PP_PORTAL_NEED_FULL, &s, &p))
 		return 0;
 	if (strcmp(s.role, "patient") || s.patient_id <= 0 || pub_of(app, s.patient_id, pub))
 		return pp_http_error(r, 404, "not_found", "No record is linked to this account");
-	if ((rc = pp_store_consent_get(app->store, s.patient_id, &c)))
-		return rc;
 	if (put) {
 		json_t *a, *b;
 		if (pp_portal_body_json(app, r, &body) || !body)
@@ -384,29 +420,76 @@ static int h_consent(void *vapp, pp_http_request *r)
 			return pp_http_error(r, 400, "invalid_request",
 			                     "share_with_apps and share_sensitive_with_proxies are true or false");
 		}
-		if (a)
-			c.share_apps = json_is_true(a);
-		if (b)
-			c.share_sensitive_proxies = json_is_true(b);
-		c.updated_ms = pp_clock_now_ms();
-		c.updated_by = s.user_id;
+		set_apps = a != NULL;
+		set_sens = b != NULL;
+		apps = json_is_true(a);
+		sens = json_is_true(b);
 		json_decref(body);
 	}
-	pp_clock_format_iso(c.updated_ms ? c.updated_ms : pp_clock_now_ms(), when);
-	snprintf(ref, sizeof ref, "Patient/%s", pub);
-	snprintf(detail, sizeof detail, "apps:%s sensitive-to-proxies:%s", c.share_apps ? "yes" : "no",
-	         c.share_sensitive_proxies ? "yes" : "no");
-	if (pp_portal_audit(app, &p, put ? "consent.update" : "consent.read", pub, "Consent", NULL,
-	                    "success", "patient-access", detail))
+	pp_policy_decide(app, &p, put ? PP_POLICY_WRITE : PP_POLICY_READ,
+	                 &(pp_policy_target){.patient_id = s.patient_id, .resource_type = "Consent"},
+	                 &d);
+	if (d.effect == PP_POLICY_DENY) {
+		if (pp_portal_audit(app, &p, put ? "consent.update" : "consent.read", pub, "Consent",
+		                    NULL, "denied", d.purpose, d.reason))
+			return pp_portal_audit_failed(r);
+		return pp_http_error(r, 404, "not_found", "No record is linked to this account");
+	}
+	/* a change: read, record and audit in one transaction (the write lock is held from the
+	 * start, so two changes cannot both supersede the same Consent) */
+	if (put) {
+		if ((rc = pp_store_begin(app->store)))
+			goto fail;
+		in_tx = true;
+	}
+	if ((rc = pp_store_consent_current(app->store, s.patient_id, &c, &cur_id)))
+		goto fail;
+	if (put) {
+		apps = set_apps ? apps : c.share_apps != 0;
+		sens = set_sens ? sens : c.share_sensitive_proxies != 0;
+		changed = !cur_id || apps != (c.share_apps != 0) || sens != (c.share_sensitive_proxies != 0);
+		if (changed) {
+			if ((rc = pp_fhir_consent_record(app->store, app->crypto, s.patient_id, apps, sens,
+			                                 s.user_id, rid, &cur_id)) ||
+			    (rc = pp_store_consent_current(app->store, s.patient_id, &c, &cur_id)))
+				goto fail;
+		}
+	}
+	if ((rc = pp_fhir_consent_list(app->store, app->crypto, s.patient_id, cur_id,
+	                               CONSENT_HISTORY_MAX, &list, &current)))
+		goto fail;
+	if (current && !rid[0] && str_of(current, "id"))
+		snprintf(rid, sizeof rid, "%s", str_of(current, "id"));
+	snprintf(detail, sizeof detail, "apps:%s sensitive-to-proxies:%s%s",
+	         c.share_apps ? "yes" : "no", c.share_sensitive_proxies ? "yes" : "no",
+	         put && !changed ? " unchanged" : "");
+	if (pp_portal_audit(app, &p, put ? "consent.update" : "consent.read", pub, "Consent",
+	                    rid[0] ? rid : NULL, "success", d.purpose, detail)) {
+		if (in_tx)
+			pp_store_rollback(app->store);
+		json_decref(list);
+		json_decref(current);
 		return pp_portal_audit_failed(r);
-	if (put && (rc = pp_store_consent_put(app->store, s.patient_id, &c)))
-		return rc;
-	fhir = consent_resource(ref, &c, when);
-	return pp_portal_json(r, 200, json_pack("{s:b, s:b, s:s?, s:o}", "share_with_apps",
-	                                        c.share_apps, "share_sensitive_with_proxies",
-	                                        c.share_sensitive_proxies, "updated_at",
-	                                        c.updated_ms ? when : NULL, "fhir", fhir),
-	                      true);
+	}
+	if (in_tx && pp_store_commit(app->store)) {
+		pp_store_rollback(app->store);
+		json_decref(list);
+		json_decref(current);
+		return pp_http_error(r, 500, "internal", "The change could not be saved");
+	}
+	rc = pp_portal_json(r, 200, consent_answer(&c, list, current, put, changed), true);
+	json_decref(list);
+	json_decref(current);
+	return rc;
+fail:
+	if (in_tx)
+		pp_store_rollback(app->store);
+	json_decref(list);
+	json_decref(current);
+	if (pp_portal_audit(app, &p, put ? "consent.update" : "consent.read", pub, "Consent", NULL,
+	                    "failure", d.purpose, pp_strerror(rc)))
+		return pp_portal_audit_failed(r);
+	return pp_http_error(r, 500, "internal", "The server could not complete the request");
 }
 
 int pp_portal_proxy_routes(struct pp_http_server *srv, pp_app *app)

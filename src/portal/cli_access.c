@@ -1,16 +1,21 @@
 /* portal: the operator's commands for who reaches what — care-team pools (message pools), their
- * members and care-team relationships. Each change is one audit record (no PHI: pool names are
- * team names; patients appear as their opaque ids only in the audit's patient field). */
+ * members, care-team relationships, and the link between a staff account and the Practitioner it is
+ * (the encounter relationship). Each change is one audit record (no PHI: pool names are team
+ * names; patients appear as their opaque ids only in the audit's patient field; a practitioner's
+ * id or NPI is not written to the audit log, only that a link was made). */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "audit/audit.h"
 #include "auth/auth.h"
+#include "crypto/crypto.h"
+#include "fhir/fhir.h"
 #include "policy/policy.h"
 #include "portal/portal.h"
 #include "store/store.h"
 #include "store/store_access.h"
+#include "store/store_encounter.h"
 
 #define EXIT_USAGE 2
 
@@ -206,5 +211,97 @@ int pp_portal_cli_access(pp_store *st, pp_auth *auth, pp_audit *au, int argc, ch
 	return rc ? 1 : 0;
 usage:
 	fputs(usage_text, stderr);
+	return EXIT_USAGE;
+}
+
+/* ---- user link-practitioner | unlink-practitioner ---- */
+static const char practitioner_usage[] =
+	"usage: phiportal [--data DIR] user link-practitioner --username U (--practitioner ID | --npi N)\n"
+	"       phiportal [--data DIR] user unlink-practitioner --username U\n"
+	"\n"
+	"Links a clinician's or nurse's account to the Practitioner they are, by the FHIR logical id of\n"
+	"an imported Practitioner or by NPI. While an encounter of a patient that this practitioner\n"
+	"took part in is ongoing, and for policy.encounter_window_days after it ended, the account\n"
+	"reads that patient's record (read only; front desk and billing the demographics). A new link\n"
+	"replaces the old one; unlink-practitioner removes it.\n";
+
+int pp_portal_cli_practitioner(pp_store *st, pp_crypto *c, pp_auth *auth, pp_audit *au, int argc,
+                               char **argv)
+{
+	static const struct option opts[] = {
+		{"username", required_argument, 0, 'u'}, {"practitioner", required_argument, 0, 'p'},
+		{"npi", required_argument, 0, 'n'},      {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0}};
+	const char *username = NULL, *prac = NULL, *npi = NULL;
+	bool link = argc > 0 && !strcmp(argv[0], "link-practitioner");
+	uint8_t keys[PP_FHIR_ENCOUNTER_MAX_KEYS][32];
+	char detail[48];
+	pp_store_user u;
+	int64_t uid = 0;
+	int opt, n = 0, rc;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'u') username = optarg;
+		else if (opt == 'p' && link) prac = optarg;
+		else if (opt == 'n' && link) npi = optarg;
+		else if (opt == 'h') {
+			fputs(practitioner_usage, stdout);
+			return 0;
+		} else goto usage;
+	}
+	if (!username || optind < argc || (link && !prac == !npi))
+		goto usage;
+	if (!st || !c || !auth || !au)
+		return 1;
+	if ((rc = find_user(auth, username, &uid)))
+		return 1;
+	memset(&u, 0, sizeof u);
+	if ((rc = pp_store_user_get(st, uid, &u)))
+		return 1;
+	rc = pp_policy_permits(u.role, "record.demographics") ? 0 : PP_EDENIED;
+	pp_store_user_clear(&u);
+	if (rc && link) {
+		fprintf(stderr, "phiportal: only clinical, front desk and billing staff are linked to a "
+		        "Practitioner\n");
+		return 1;
+	}
+	snprintf(detail, sizeof detail, "user:%lld", (long long)uid);
+	if (!link) {
+		int linked = 0;
+		if ((rc = pp_store_practitioner_linked(st, uid, &linked)))
+			return 1;
+		if (!linked) {
+			fprintf(stderr, "phiportal: that account is not linked to a Practitioner\n");
+			return 1;
+		}
+		if ((rc = audit(au, "user.unlink-practitioner", NULL, detail)))
+			return 1;
+		rc = pp_store_practitioner_unlink(st, uid);
+		if (rc == PP_ENOTFOUND)
+			fprintf(stderr, "phiportal: that account is not linked to a Practitioner\n");
+		else if (!rc)
+			printf("unlinked user %lld from its Practitioner\n", (long long)uid);
+		return rc ? 1 : 0;
+	}
+	rc = pp_fhir_practitioner_keys(st, c, prac, npi, keys, PP_FHIR_ENCOUNTER_MAX_KEYS, &n);
+	if (rc == PP_ENOTFOUND)
+		fprintf(stderr, "phiportal: no Practitioner with that id has been imported\n");
+	else if (rc == PP_EINVAL)
+		fprintf(stderr, "phiportal: a Practitioner id is 1-64 of [A-Za-z0-9.-]; an NPI is digits\n");
+	if (rc)
+		goto out;
+	/* audit first: if the record cannot be made durable, nothing changes */
+	if ((rc = audit(au, "user.link-practitioner", NULL, detail)))
+		goto out;
+	rc = pp_store_practitioner_link_set(st, uid, (const uint8_t(*)[32])keys, n, pp_clock_now_ms());
+	if (!rc)
+		printf("linked user %lld to the Practitioner (%d name%s)\n", (long long)uid, n,
+		       n == 1 ? "" : "s");
+out:
+	pp_wipe(keys, sizeof keys);
+	return rc ? 1 : 0;
+usage:
+	fputs(practitioner_usage, stderr);
 	return EXIT_USAGE;
 }

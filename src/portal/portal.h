@@ -20,5 +20,10 @@ struct pp_audit;
  * process exit code */
 int pp_portal_cli_access(struct pp_store *st, struct pp_auth *auth, struct pp_audit *au, int argc,
                          char **argv);
+struct pp_crypto;
+/* `phiportal user link-practitioner|unlink-practitioner ...` (argv[0] is the verb): links a staff
+ * account to the Practitioner it is, for policy/'s encounter relationship; the exit code */
+int pp_portal_cli_practitioner(struct pp_store *st, struct pp_crypto *c, struct pp_auth *auth,
+                               struct pp_audit *au, int argc, char **argv);
 
 #endif

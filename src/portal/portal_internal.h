@@ -48,6 +48,12 @@ int pp_portal_record_routes(struct pp_http_server *s, pp_app *app);
 int pp_portal_access_routes(struct pp_http_server *s, pp_app *app);
 int pp_portal_history_routes(struct pp_http_server *s, pp_app *app);
 int pp_portal_enrol_routes(struct pp_http_server *s, pp_app *app);
+/* self-enrolment (api_enrol_self.c; registered by pp_portal_enrol_routes) */
+int pp_portal_enrol_self_routes(struct pp_http_server *s, pp_app *app);
+/* "family|given|YYYY-MM-DD", names folded (case, spaces and punctuation dropped): the value under
+ * the demographic blind index; PP_EINVAL when a part is missing or malformed */
+int pp_portal_enrol_demo_key(const char *family, const char *given, const char *birth_date,
+                             char *out, size_t cap);
 int pp_portal_proxy_routes(struct pp_http_server *s, pp_app *app);
 int pp_portal_contact_routes(struct pp_http_server *s, pp_app *app);
 

@@ -364,6 +364,56 @@ static const char *const pp_store_migrations[] = {
 "  released_ms INTEGER NOT NULL DEFAULT 0,"
 "  released_by TEXT NOT NULL DEFAULT '');"
 "CREATE INDEX legal_hold_active ON legal_hold(released_ms, scope, patient_id, thread_id);",
+/* 12: self-enrolment (portal/api_enrol_self.c) — the demographic blind index over Patient records
+ * (HMAC of normalised family name, given name and birth date; one row per name, an empty marker
+ * when there is nothing to match; res_digest tells when the record changed), and one row per
+ * self-enrolment start, matched or not: a keyed digest of the one-time code and, only until the
+ * code is sent, the address and the code sealed (AAD "enrol_self"/"dest"|"code"/id). */
+"CREATE TABLE enrol_demo_index ("
+"  patient_id INTEGER NOT NULL REFERENCES resource(id) ON DELETE CASCADE,"
+"  res_digest BLOB NOT NULL,"
+"  demo_bidx BLOB NOT NULL,"
+"  PRIMARY KEY (patient_id, demo_bidx));"
+"CREATE INDEX enrol_demo_by_bidx ON enrol_demo_index(demo_bidx);"
+"CREATE TABLE enrol_self ("
+"  id INTEGER PRIMARY KEY,"
+"  pub_id TEXT NOT NULL UNIQUE,"
+"  patient_id INTEGER NOT NULL DEFAULT 0,"
+"  channel TEXT NOT NULL CHECK (channel IN ('email','sms')),"
+"  code_digest BLOB NOT NULL,"
+"  dest_enc BLOB,"
+"  code_enc BLOB,"
+"  send_state TEXT NOT NULL DEFAULT 'none' CHECK (send_state IN ('none','pending','sent','failed')),"
+"  send_attempts INTEGER NOT NULL DEFAULT 0,"
+"  send_due_ms INTEGER NOT NULL DEFAULT 0,"
+"  attempts INTEGER NOT NULL DEFAULT 0,"
+"  created_ms INTEGER NOT NULL,"
+"  expires_ms INTEGER NOT NULL,"
+"  used_ms INTEGER NOT NULL DEFAULT 0,"
+"  user_id INTEGER NOT NULL DEFAULT 0);"
+"CREATE INDEX enrol_self_send ON enrol_self(send_state, send_due_ms);"
+"CREATE INDEX enrol_self_expiry ON enrol_self(expires_ms);",
+/* 13: the encounter relationship (policy/ "encounter") — staff accounts linked to a Practitioner,
+ * and the practitioners who took part in each patient's encounters, written by the FHIR import.
+ * A practitioner appears only as a blind index of one of its names (store_encounter.h); patients
+ * and encounters as row ids. end_ms 0: the encounter is ongoing. */
+"CREATE TABLE practitioner_link ("
+"  user_id INTEGER NOT NULL REFERENCES user_account(id) ON DELETE CASCADE,"
+"  key_bidx BLOB NOT NULL,"
+"  created_ms INTEGER NOT NULL,"
+"  PRIMARY KEY (user_id, key_bidx));"
+"CREATE INDEX practitioner_link_key ON practitioner_link(key_bidx);"
+"CREATE TABLE encounter_participant ("
+"  encounter_id INTEGER NOT NULL REFERENCES resource(id) ON DELETE CASCADE,"
+"  patient_id INTEGER NOT NULL,"
+"  key_bidx BLOB NOT NULL,"
+"  start_ms INTEGER NOT NULL,"
+"  end_ms INTEGER NOT NULL DEFAULT 0,"
+"  PRIMARY KEY (encounter_id, key_bidx));"
+"CREATE INDEX encounter_participant_key ON encounter_participant(key_bidx, patient_id, end_ms);",
+/* 14: consent recorded as FHIR Consent (fhir/consent.c) — the enforced choices point at the
+ * patient's current Consent resource (0: none recorded yet); superseded ones stay as history. */
+"ALTER TABLE patient_consent ADD COLUMN consent_resource_id INTEGER NOT NULL DEFAULT 0;",
 };
 
 #endif

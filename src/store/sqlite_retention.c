@@ -197,6 +197,14 @@ static const char q_threads[] = WRAP(
 	" AND NOT EXISTS (SELECT 1 FROM msg_draft d WHERE d.thread_id = t.id AND d.updated_ms >= ?1)"
 	PAGE("t.updated_ms", "t.id"));
 
+/* a draft is kept no longer than the messages it would have become */
+static const char q_drafts[] = WRAP(
+	"SELECT d.id AS rid, t.pub_id || '/draft', t.patient_id, COALESCE(r.pub_id, ''), "
+	"d.updated_ms AS ts, 0, " HOLD_ON("t.patient_id", "t.id") " AS hold "
+	"FROM msg_draft d JOIN msg_thread t ON t.id = d.thread_id "
+	"LEFT JOIN resource r ON r.id = t.patient_id "
+	"WHERE d.updated_ms < ?1" PAGE("d.updated_ms", "d.id"));
+
 static const char q_attachments[] = WRAP(FILE_COLS " AND " FILE_IS_ATTACHMENT);
 static const char q_documents[] = WRAP(FILE_COLS " AND NOT " FILE_IS_ATTACHMENT);
 
@@ -214,6 +222,7 @@ int pp_store_retention_each(pp_store *st, const pp_store_retention_query *q,
 	case PP_STORE_RET_THREAD: sql = q_threads; break;
 	case PP_STORE_RET_ATTACHMENT: sql = q_attachments; break;
 	case PP_STORE_RET_DOCUMENT: sql = q_documents; break;
+	case PP_STORE_RET_DRAFT: sql = q_drafts; break;
 	default: return PP_EINVAL;
 	}
 	if (!(s = pp_store_stmt(st, sql)))
@@ -269,6 +278,11 @@ int pp_store_retention_message_delete(pp_store *st, int64_t message_id)
 int pp_store_retention_thread_delete(pp_store *st, int64_t thread_id)
 {
 	return delete_one(st, "DELETE FROM msg_thread WHERE id = ?", thread_id);
+}
+
+int pp_store_retention_draft_delete(pp_store *st, int64_t draft_id)
+{
+	return delete_one(st, "DELETE FROM msg_draft WHERE id = ?", draft_id);
 }
 
 int pp_store_retention_docref_delete(pp_store *st, int64_t resource_id)

@@ -49,6 +49,8 @@ enum pp_store_retention_kind {
 	                            * all older than the cutoff (the subject goes with the last one) */
 	PP_STORE_RET_ATTACHMENT,   /* files attached to a message (kind "attachment" or linked) */
 	PP_STORE_RET_DOCUMENT,     /* other uploaded files and documents */
+	PP_STORE_RET_DRAFT,        /* msg_draft rows last saved before the cutoff (message retention),
+	                            * in threads that live on; pub_id is "<thread pub_id>/draft" */
 };
 
 typedef struct pp_store_retention_item {
@@ -82,6 +84,7 @@ int pp_store_retention_each(pp_store *st, const pp_store_retention_query *q,
 int pp_store_retention_message_delete(pp_store *st, int64_t message_id);
 int pp_store_retention_thread_delete(pp_store *st, int64_t thread_id);   /* with drafts, events */
 int pp_store_retention_docref_delete(pp_store *st, int64_t resource_id);  /* DocumentReference */
+int pp_store_retention_draft_delete(pp_store *st, int64_t draft_id);
 
 /* PRAGMA secure_delete=ON on the calling thread's connection (deleted content is overwritten) */
 int pp_store_retention_secure_delete(pp_store *st);

@@ -52,7 +52,7 @@ test('metadata: a CapabilityStatement with the SMART security extension, no auth
   for (const k of ['authorize', 'token', 'introspect', 'revoke']) assert.match(uris[k], new RegExp(`/oauth/${k}$`));
   assert.equal(rest.security.service[0].coding[0].code, 'SMART-on-FHIR');
   const types = rest.resource.map((x) => x.type).sort();
-  assert.deepEqual(types, ['AllergyIntolerance', 'Communication', 'Condition', 'Device', 'DocumentReference', 'Encounter',
+  assert.deepEqual(types, ['AllergyIntolerance', 'Communication', 'Condition', 'Consent', 'Device', 'DocumentReference', 'Encounter',
     'Immunization', 'Location', 'MedicationRequest', 'Observation', 'Organization', 'Patient', 'Practitioner', 'Procedure']);
   const obs = rest.resource.find((x) => x.type === 'Observation');
   assert.deepEqual(obs.interaction.map((i) => i.code), ['read', 'search-type']);

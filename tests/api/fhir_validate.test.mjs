@@ -1,5 +1,6 @@
 // Every resource the demo data set serves to a demo patient through the real /fhir API — all
-// thirteen types, the generated Observations, the Patient, the directory types — validated by a
+// thirteen types, the generated Observations, the Patient, the directory types, and the Consent
+// resources that record the patient's sharing choices (active and superseded) — validated by a
 // FHIR R4 validator no one here wrote (@medplum/core's validateResource against the R4 core
 // StructureDefinitions). Also the Bundles, the CapabilityStatement and an OperationOutcome.
 import { test, before, after } from 'node:test';
@@ -17,7 +18,7 @@ for (const f of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json
 
 const TYPES = ['Patient', 'Observation', 'Condition', 'AllergyIntolerance', 'Immunization',
   'MedicationRequest', 'Encounter', 'Procedure', 'DocumentReference', 'Device', 'Practitioner',
-  'Organization', 'Location'];
+  'Organization', 'Location', 'Consent'];
 
 let d, srv, alice, c;
 before(async () => {
@@ -25,6 +26,11 @@ before(async () => {
   srv = await startServer(d.dir);
   alice = d.accounts.find((a) => a.username === 'demo.patient1');
   c = await signIn(srv, alice);
+  // two changes of the patient's consent: one Consent active, the one it superseded inactive
+  for (const json of [{ share_with_apps: false }, { share_with_apps: true, share_sensitive_with_proxies: true }]) {
+    const r = await c.request('PUT', '/api/v1/me/consent', { json });
+    assert.equal(r.status, 200, r.text);
+  }
 });
 after(async () => { await srv?.stop(); d?.cleanup(); });
 
@@ -56,6 +62,10 @@ test('the validator itself catches a broken resource (so the checks below can fa
   assert.throws(() => validateResource({ resourceType: 'Observation', status: 'final' }), /code|subject|required/i);
   assert.throws(() => validateResource({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/1', bogus: 1 } }), /bogus/);
   assert.throws(() => validateResource({ resourceType: 'Bundle', type: 'searchset', entry: [{ resource: { resourceType: 'Patient', birthDate: 'x' } }] }), /birthDate/);
+  // a Consent without its required scope and category, or with a provision actor lacking its role
+  assert.throws(() => validateResource({ resourceType: 'Consent', status: 'active' }), /scope|category|required/i);
+  assert.throws(() => validateResource({ resourceType: 'Consent', status: 'active', scope: { text: 'x' }, category: [{ text: 'x' }],
+    provision: { type: 'deny', actor: [{ reference: { display: 'x' } }] } }), /role|required/i);
 });
 
 test('everything served to a demo patient validates as FHIR R4', async () => {
@@ -78,10 +88,20 @@ test('everything served to a demo patient validates as FHIR R4', async () => {
   }
   // the demo patient has data of (nearly) every type; the directory types are shared
   for (const type of ['Patient', 'Observation', 'Condition', 'Immunization', 'MedicationRequest',
-    'Encounter', 'Procedure', 'DocumentReference', 'Practitioner', 'Organization', 'Location'])
+    'Encounter', 'Procedure', 'DocumentReference', 'Practitioner', 'Organization', 'Location', 'Consent'])
     assert.ok(counts[type] > 0, `${type} served`);
   assert.equal(counts.Patient, 1, 'a patient sees only their own Patient');
   assert.ok(counts.Observation >= 300, 'generated labs and vitals');
+  assert.equal(counts.Consent, 2, 'the active Consent and the one it superseded');
+  // and a read of each Consent (the superseded one is version 2, inactive)
+  const consents = (await c.get('/api/v1/me/consent')).json.history;
+  assert.deepEqual(consents.map((h) => h.status), ['active', 'inactive']);
+  for (const h of consents) {
+    const r = await c.get(`/fhir/Consent/${h.id}`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.status, h.status);
+    check(r.json, 'read', problems);
+  }
   // and a read of the Patient
   const p = await c.get(`/fhir/Patient/${alice.patient_id}`);
   assert.equal(p.status, 200);

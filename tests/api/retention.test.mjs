@@ -6,8 +6,9 @@
 // the held ones readable; releasing the hold (audited) lets the next run take them; the scheduled
 // run inside `serve` shreds the document once its own retention has passed; every purge is one
 // audit record without content; `audit verify` passes; an audit retention below six years fails
-// `compliance check`. Message attachments are not covered here: the messaging API does not take
-// attachments yet (the unit tests shred attachment files through files/).
+// `compliance check`. Attachments (scanned by a real clamd) go with the message retention: alice's
+// is crypto-shredded (blob file gone, download 404, one purge record without content), bob's is
+// held and still downloads; alice's old draft is purged with its own record.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { spawnSync } from 'node:child_process';
 import https from 'node:https';
 import { join } from 'node:path';
 import { BIN, makeData, startServer, signIn, sqlite, setConfig, sanitizerCheck, ASAN_BUILD } from './harness.mjs';
+import { startClamd } from './clamd.mjs';
 
 const YEARS8 = 8 * 365;
 // libfaketime deadlocks in the AddressSanitizer runtime's start-up (recursive clock_gettime), so
@@ -23,11 +25,12 @@ const YEARS8 = 8 * 365;
 // paths under ASan with the injectable clock (pp_clock_set_offset_ms).
 const ASAN = ASAN_BUILD;
 const FAKETIME = ASAN && 'libfaketime cannot run under the ASan runtime (covered by the unit tests)';   // days: past retention.messages_days (2555), before documents_days (3650)
-let d, srv;
+let d, srv, clamd;
 const acct = {};
 const u = {};
 const marker = (p) => `${p}-${randomBytes(6).toString('hex')}`;
-const text = { alice: marker('alicesecret'), reply: marker('replysecret'), bob: marker('bobsecret') };
+const text = { alice: marker('alicesecret'), reply: marker('replysecret'), bob: marker('bobsecret'), draft: marker('draftsecret') };
+const attText = { alice: `${marker('aliceattachment')}\n`, bob: `${marker('bobattachment')}\n` };
 const ids = {};      // thread and message ids
 let holdId, docId;
 
@@ -62,15 +65,16 @@ async function signInAll(server) {
 }
 
 before(async () => {
-  // no clamd here: uploads wait in quarantine (still stored, still subject to retention)
-  d = makeData({ config: { 'files.scan_mode': 'quarantine', 'files.clamd_socket': '/nonexistent/clamd.ctl' } });
+  // a real clamd: attachments must be scanned clean before they can be sent
+  clamd = await startClamd();
+  d = makeData({ config: { 'files.clamd_socket': clamd.socket } });
   for (const [k, name] of [['alice', 'demo.patient1'], ['bob', 'demo.patient2'], ['nurse', 'demo.nurse'],
     ['privacy', 'demo.privacy'], ['admin', 'demo.admin'], ['billing', 'demo.billing']])
     acct[k] = d.accounts.find((a) => a.username === name);
   srv = await startServer(d.dir);
   await signInAll(srv);
 });
-after(async () => { await srv?.stop().catch(() => {}); d?.cleanup(); });
+after(async () => { await srv?.stop().catch(() => {}); await clamd?.stop(); d?.cleanup(); });
 
 test('set-up: both patients write to their care team; the nurse replies; alice uploads a document', async () => {
   const pools = (await u.alice.get('/api/v1/messages/pools')).json.pools;
@@ -85,9 +89,20 @@ test('set-up: both patients write to their care team; the nurse replies; alice u
   assert.equal(r.status, 201, r.text);
   ids.bobThread = r.json.id;
   ids.bobMsg = r.json.messages[0].id;
+  // each sends an attachment in their thread; alice leaves a draft
+  for (const who of ['alice', 'bob']) {
+    const thread = ids[`${who}Thread`];
+    const a = await upload(u[who], `/api/v1/messages/threads/${thread}/attachments`, Buffer.from(attText[who]), `${who}.txt`);
+    assert.equal(a.status, 201, JSON.stringify(a.json));
+    assert.equal(a.json.status, 'clean');
+    ids[`${who}Att`] = a.json.file_id;
+    r = await u[who].post(`/api/v1/messages/threads/${thread}/messages`, { body: 'see attached', attachments: [a.json.file_id] });
+    assert.equal(r.status, 201, r.text);
+  }
+  assert.equal((await u.alice.request('PUT', `/api/v1/messages/threads/${ids.aliceThread}/draft`, { json: { body: text.draft } })).status, 200);
   const up = await upload(u.alice, `/api/v1/patients/${acct.alice.patient_id}/documents`, Buffer.from('My own notes for the record\n'), 'notes.txt');
   assert.equal(up.status, 201, JSON.stringify(up.json));
-  assert.equal(up.json.status, 'quarantined');
+  assert.equal(up.json.status, 'clean');
   docId = up.json.file_id;
   assert.ok(up.json.document_id);
   ids.docref = up.json.document_id;
@@ -157,27 +172,35 @@ test('the privacy officer places a hold on bob (one audit record, reason sealed)
 });
 
 let cipher;   // hex slices of the purged messages' ciphertext, as stored
+const blobs = {};   // the attachments' blob file names
 test('dry run eight years on: lists exactly what would go and what the hold keeps, changes nothing', { skip: FAKETIME }, () => {
   const rows = sqlite(db(), "SELECT m.pub_id || '|' || hex(substr(m.content_enc, 21, 32)) FROM msg_message m " +
     `JOIN msg_thread t ON t.id = m.thread_id WHERE t.pub_id = '${ids.aliceThread}'`).trim().split('\n');
-  assert.equal(rows.length, 2);
+  assert.equal(rows.length, 3);
   cipher = rows.map((l) => Buffer.from(l.split('|')[1], 'hex'));
   const onDisk = diskBytes();
   assert.ok(cipher.every((c) => onDisk.includes(c)), 'the ciphertext is on disk before the purge');
+  for (const who of ['alice', 'bob']) {
+    blobs[who] = sqlite(db(), `SELECT blob FROM file WHERE pub_id='${ids[`${who}Att`]}'`).trim();
+    assert.ok(existsSync(join(d.dir, 'files', blobs[who])), 'the blob is on disk before');
+  }
   const before = sqlite(db(), 'SELECT (SELECT count(*) FROM msg_message) || \',\' || (SELECT count(*) FROM msg_thread) || \',\' || (SELECT count(*) FROM file WHERE status <> \'shredded\')').trim();
 
   const r = cliAt(YEARS8, ['retention', 'run', '--dry-run', '--json']);
   assert.equal(r.status, 0, r.stderr);
   const rep = JSON.parse(r.stdout);
   assert.equal(rep.dry_run, true);
-  assert.deepEqual(rep.counts.purge, { message: 2, thread: 1, attachment: 0, document: 0 });
-  assert.deepEqual(rep.counts.held, { message: 1, thread: 1, attachment: 0, document: 0 });
+  assert.deepEqual(rep.counts.purge, { message: 3, thread: 1, attachment: 1, document: 0, draft: 1 });
+  assert.deepEqual(rep.counts.held, { message: 2, thread: 1, attachment: 1, document: 0, draft: 0 });
+  assert.ok(rep.purge.some((i) => i.kind === 'attachment' && i.id === ids.aliceAtt));
+  assert.ok(rep.purge.some((i) => i.kind === 'draft' && i.id === `${ids.aliceThread}/draft`));
   const alicePurge = rep.purge.filter((i) => i.kind === 'message').map((i) => i.id);
   assert.ok(alicePurge.includes(ids.aliceMsg));
   assert.ok(rep.purge.some((i) => i.kind === 'thread' && i.id === ids.aliceThread));
   assert.ok(rep.purge.every((i) => i.patient_id === acct.alice.patient_id && i.age_days >= 2919 && i.age_days <= 2921));
-  assert.deepEqual(rep.held.map((i) => [i.kind, i.id, i.patient_id, i.hold_id]).sort(),
-    [['message', ids.bobMsg, acct.bob.patient_id, holdId], ['thread', ids.bobThread, acct.bob.patient_id, holdId]].sort());
+  assert.deepEqual(rep.held.filter((i) => i.kind !== 'message').map((i) => [i.kind, i.id, i.patient_id, i.hold_id]).sort(),
+    [['attachment', ids.bobAtt, acct.bob.patient_id, holdId], ['thread', ids.bobThread, acct.bob.patient_id, holdId]].sort());
+  assert.ok(rep.held.some((i) => i.kind === 'message' && i.id === ids.bobMsg && i.hold_id === holdId));
   assert.ok(!rep.purge.some((i) => i.id === docId), 'the document is kept ten years');
   assert.equal(rep.audit.retention_days, 2190);
   assert.ok(rep.audit.older_than_retention > 0, 'eight years on, the set-up\'s audit records are past six years');
@@ -190,8 +213,8 @@ test('dry run eight years on: lists exactly what would go and what the hold keep
   // the text report says the same
   const t = cliAt(YEARS8, ['retention', 'run', '--dry-run']);
   assert.equal(t.status, 0, t.stderr);
-  assert.match(t.stdout, /would purge: 2 message\(s\), 1 thread\(s\), 0 attachment\(s\), 0 document\(s\)/);
-  assert.match(t.stdout, /held back by a legal hold: 1 message\(s\), 1 thread\(s\)/);
+  assert.match(t.stdout, /would purge: 3 message\(s\), 1 thread\(s\), 1 attachment\(s\), 0 document\(s\), 1 draft\(s\)/);
+  assert.match(t.stdout, /held back by a legal hold: 2 message\(s\), 1 thread\(s\), 1 attachment\(s\)/);
   assert.match(t.stdout, /audit log: \d+ record\(s\) older than 2190 days \(kept/);
 });
 
@@ -201,7 +224,7 @@ test('the run purges the expired, unheld messages: rows and ciphertext gone, one
   assert.equal(r.status, 0, r.stderr);
   const rep = JSON.parse(r.stdout);
   assert.equal(rep.dry_run, false);
-  assert.deepEqual(rep.counts.purge, { message: 2, thread: 1, attachment: 0, document: 0 });
+  assert.deepEqual(rep.counts.purge, { message: 3, thread: 1, attachment: 1, document: 0, draft: 1 });
   assert.equal(rep.wal_truncated, true);
   purged = rep.purge;
   assert.equal(sqlite(db(), `SELECT count(*) FROM msg_thread WHERE pub_id IN ('${ids.aliceThread}')`).trim(), '0');
@@ -209,13 +232,21 @@ test('the run purges the expired, unheld messages: rows and ciphertext gone, one
   assert.equal(sqlite(db(), `SELECT count(*) FROM msg_message WHERE pub_id = '${ids.bobMsg}'`).trim(), '1');
   const onDisk = diskBytes();
   assert.ok(cipher.every((c) => !onDisk.includes(c)), 'the purged ciphertext is not in the database or WAL bytes');
-  assert.ok(!onDisk.includes(text.alice) && !onDisk.includes(text.reply));
+  assert.ok(!onDisk.includes(text.alice) && !onDisk.includes(text.reply) && !onDisk.includes(text.draft));
+  // alice's attachment: crypto-shredded (no key, no blob); bob's (held) intact
+  assert.equal(sqlite(db(), `SELECT status || '|' || length(coalesce(key_enc, '')) FROM file WHERE pub_id='${ids.aliceAtt}'`).trim(), 'shredded|0');
+  assert.ok(!existsSync(join(d.dir, 'files', blobs.alice)), 'the blob file is deleted');
+  assert.equal(sqlite(db(), `SELECT status FROM file WHERE pub_id='${ids.bobAtt}'`).trim(), 'clean');
+  assert.ok(existsSync(join(d.dir, 'files', blobs.bob)));
   const rows = sqlite(auditDb(), "SELECT actor || '|' || resource_type || '|' || resource_id || '|' || patient || '|' || detail FROM audit_event WHERE action='retention.purge' AND outcome='success'").trim().split('\n');
-  assert.equal(rows.length, 3);
+  assert.equal(rows.length, 6);
+  assert.ok(rows.some((l) => l.startsWith(`system:cli|Binary|${ids.aliceAtt}|${acct.alice.patient_id}|kind:attachment age_days:`)), rows.join('\n'));
+  assert.ok(rows.some((l) => l.startsWith(`system:cli|MessageDraft|${ids.aliceThread}/draft|`)), rows.join('\n'));
   for (const item of purged) assert.equal(rows.filter((l) => l.split('|')[2] === item.id).length, 1, `one record for ${item.kind}`);
   assert.ok(rows.every((l) => l.startsWith('system:cli|') && l.includes(`|${acct.alice.patient_id}|kind:`)));
   const all = sqlite(auditDb(), 'SELECT * FROM audit_event');
-  for (const m of Object.values(text)) assert.ok(!all.includes(m), 'no message text in the audit log');
+  for (const m of [...Object.values(text), ...Object.values(attText)]) assert.ok(!all.includes(m.trim()), 'no message or file content in the audit log');
+  assert.ok(!all.includes('alice.txt') && !all.includes('bob.txt'), 'no file names in the audit log');
 });
 
 test('after the run: the purged messages are 404 for both sides; the held ones are still readable', { skip: FAKETIME }, async () => {
@@ -232,6 +263,12 @@ test('after the run: the purged messages are 404 for both sides; the held ones a
   r = await u.nurse.get(`/api/v1/messages/threads/${ids.bobThread}`);
   assert.equal(r.status, 200);
   assert.ok(r.text.includes(text.bob));
+  // the shredded attachment is gone for everyone; the held one still downloads, intact
+  assert.equal((await u.alice.get(`/api/v1/files/${ids.aliceAtt}`)).status, 404);
+  assert.equal((await u.nurse.get(`/api/v1/files/${ids.aliceAtt}`)).status, 404);
+  r = await u.bob.get(`/api/v1/files/${ids.bobAtt}`);
+  assert.equal(r.status, 200);
+  assert.equal(r.text, attText.bob);
   // releasing the hold is one audit record; a second release is 404
   r = await u.privacy.request('DELETE', `/api/v1/admin/legal-holds/${holdId}`);
   assert.equal(r.status, 200, r.text);
@@ -254,8 +291,9 @@ test('after the release the next run purges bob\'s messages too; the audit chain
   const r = cliAt(YEARS8, ['retention', 'run', '--json']);
   assert.equal(r.status, 0, r.stderr);
   const rep = JSON.parse(r.stdout);
-  assert.deepEqual(rep.counts.purge, { message: 1, thread: 1, attachment: 0, document: 0 });
-  assert.deepEqual(rep.counts.held, { message: 0, thread: 0, attachment: 0, document: 0 });
+  assert.deepEqual(rep.counts.purge, { message: 2, thread: 1, attachment: 1, document: 0, draft: 0 });
+  assert.deepEqual(rep.counts.held, { message: 0, thread: 0, attachment: 0, document: 0, draft: 0 });
+  assert.ok(!existsSync(join(d.dir, 'files', blobs.bob)), 'bob\'s attachment is shredded once the hold is released');
   assert.equal(sqlite(db(), 'SELECT count(*) FROM msg_message').trim(), '0');
   assert.ok(!diskBytes().includes(text.bob));
   const v = spawnSync(BIN, ['--data', d.dir, 'audit', 'verify'], { encoding: 'utf8' });
@@ -264,7 +302,7 @@ test('after the release the next run purges bob\'s messages too; the audit chain
 });
 
 test('the scheduled run inside serve shreds the document once its ten years have passed', { skip: FAKETIME }, async () => {
-  assert.equal(sqlite(db(), `SELECT status FROM file WHERE pub_id='${docId}'`).trim(), 'quarantined');
+  assert.equal(sqlite(db(), `SELECT status FROM file WHERE pub_id='${docId}'`).trim(), 'clean');
   const blob = sqlite(db(), `SELECT blob FROM file WHERE pub_id='${docId}'`).trim();
   assert.ok(existsSync(join(d.dir, 'files', blob)));
   setConfig(d.dir, { 'jobs.retention_interval_s': 1 });

@@ -21,6 +21,7 @@
 #include "fhir/fhir_internal.h"
 #include "store/store.h"
 #include "store/store_epoch.h"
+#include "store/store_consent.h"
 #include "fhir/api_internal.h"
 
 static const char *const fixture_types[] = {
@@ -969,6 +970,139 @@ static void test_store_failure_paths(void **state)
 }
 
 
+/* ---- the patient's consent recorded as FHIR Consent (fhir/consent.c, store/sqlite_consent.c) ---- */
+
+static long count_consents(int64_t pid)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+
+	assert_int_equal(pp_store_resource_ids_for_patient(st, pid, "Consent", &ids, &n), 0);
+	free(ids);
+	return (long)n;
+}
+
+static void test_consent_record(void **state)
+{
+	json_t *pats = fixture_patients(), *list = NULL, *current = NULL, *res;
+	int64_t pid = patient_row(pp_fhir_str(json_array_get(pats, 0), "id")), cur = -1, rid1, rid2, rid3;
+	char pub1[40], pub2[40], pub3[40];
+	pp_store_consent c;
+	pp_fhir_search s;
+	bool apps, sens;
+	const char *why = NULL;
+
+	(void)state;
+	json_decref(pats);
+	/* nothing recorded: the defaults, no Consent */
+	assert_int_equal(pp_store_consent_current(st, pid, &c, &cur), 0);
+	assert_int_equal(cur, 0);
+	assert_int_equal(c.share_apps, 1);
+	assert_int_equal(c.share_sensitive_proxies, 0);
+	assert_int_equal(pp_fhir_consent_list(st, cr, pid, 0, 10, &list, &current), 0);
+	assert_int_equal(json_array_size(list), 0);
+	assert_null(current);
+	json_decref(list);
+
+	/* a first change: a Consent and the enforced row, in the caller's transaction */
+	assert_int_equal(pp_store_begin(st), 0);
+	assert_int_equal(pp_fhir_consent_record(st, cr, pid, false, true, 7, pub1, &rid1), 0);
+	assert_int_equal(pp_store_commit(st), 0);
+	assert_int_equal(strlen(pub1), 32);
+	assert_int_equal(pp_store_consent_current(st, pid, &c, &cur), 0);
+	assert_int_equal(cur, rid1);
+	assert_int_equal(c.share_apps, 0);
+	assert_int_equal(c.share_sensitive_proxies, 1);
+	assert_int_equal(c.updated_by, 7);
+	assert_int_equal(pp_store_consent_get(st, pid, &c), 0);   /* what policy/ reads */
+	assert_int_equal(c.share_apps, 0);
+
+	/* a second: the first becomes version 2, inactive, its period ended */
+	assert_int_equal(pp_store_begin(st), 0);
+	assert_int_equal(pp_fhir_consent_record(st, cr, pid, true, true, 7, pub2, &rid2), 0);
+	assert_int_equal(pp_store_commit(st), 0);
+	assert_int_equal(count_consents(pid), 2);
+	assert_int_equal(pp_fhir_consent_list(st, cr, pid, rid2, 10, &list, &current), 0);
+	assert_int_equal(json_array_size(list), 2);
+	assert_non_null(current);
+	assert_string_equal(pp_fhir_str(current, "id"), pub2);
+	res = json_array_get(list, 0);
+	assert_string_equal(pp_fhir_str(res, "id"), pub2);
+	assert_string_equal(pp_fhir_str(res, "status"), "active");
+	assert_string_equal(pp_fhir_path_str(res, "meta.versionId"), "1");
+	assert_string_equal(pp_fhir_path_str(res, "scope.coding.0.code"), "patient-privacy");
+	assert_string_equal(pp_fhir_path_str(res, "category.0.coding.0.code"), "59284-0");
+	assert_int_equal(pp_fhir_consent_choices(res, &apps, &sens), 0);
+	assert_true(apps && sens);
+	res = json_array_get(list, 1);
+	assert_string_equal(pp_fhir_str(res, "id"), pub1);
+	assert_string_equal(pp_fhir_str(res, "status"), "inactive");
+	assert_string_equal(pp_fhir_path_str(res, "meta.versionId"), "2");
+	assert_non_null(pp_fhir_path_str(res, "provision.period.end"));
+	assert_int_equal(pp_fhir_consent_choices(res, &apps, &sens), 0);
+	assert_true(!apps && sens);
+	/* the patient reference is served as the Patient's opaque id */
+	{
+		pp_store_resource pr = {0};
+		char ref[80];
+		assert_int_equal(pp_store_resource_get(st, pid, &pr), 0);
+		snprintf(ref, sizeof ref, "Patient/%s", pr.pub_id);
+		assert_string_equal(pp_fhir_path_str(res, "patient.reference"), ref);
+		pp_store_resource_clear(&pr);
+	}
+	/* sensitive-category labels: policy/ hides the Consent from proxies who may not see them */
+	assert_true(pp_policy_sensitive("", res));
+	json_decref(list);
+	json_decref(current);
+	assert_int_equal(pp_fhir_consent_list(st, cr, pid, rid2, 1, &list, NULL), 0);
+	assert_int_equal(json_array_size(list), 1);   /* at most max */
+	json_decref(list);
+
+	/* rolled back: neither the new Consent, nor the superseding, nor the enforced row remain */
+	assert_int_equal(pp_store_begin(st), 0);
+	assert_int_equal(pp_fhir_consent_record(st, cr, pid, false, false, 7, pub3, &rid3), 0);
+	assert_int_equal(pp_store_rollback(st), 0);
+	assert_int_equal(count_consents(pid), 2);
+	assert_int_equal(pp_store_consent_current(st, pid, &c, &cur), 0);
+	assert_int_equal(cur, rid2);
+	assert_int_equal(c.share_apps, 1);
+	assert_int_equal(pp_fhir_consent_list(st, cr, pid, rid2, 10, &list, &current), 0);
+	assert_string_equal(pp_fhir_str(current, "status"), "active");
+	json_decref(list);
+	json_decref(current);
+
+	/* failures: not a Patient row, bad arguments */
+	assert_int_equal(pp_fhir_consent_record(st, cr, rid2, true, true, 7, pub3, &rid3),
+	                 PP_ENOTFOUND);
+	assert_int_equal(pp_fhir_consent_record(st, cr, 0, true, true, 7, pub3, &rid3), PP_EINVAL);
+	assert_int_equal(pp_fhir_consent_record(st, NULL, pid, true, true, 7, pub3, &rid3),
+	                 PP_EINVAL);
+	assert_int_equal(pp_store_consent_link(st, pid, &c, 0), PP_EINVAL);
+	assert_int_equal(count_consents(pid), 2);
+
+	/* the choices are read only from a Consent of this shape */
+	res = json_pack("{s:s}", "resourceType", "Consent");
+	assert_int_equal(pp_fhir_consent_choices(res, &apps, &sens), PP_EINVAL);
+	json_decref(res);
+	res = json_pack("{s:{s:[{s:s, s:[{s:{s:[{s:s}]}}]}, {s:s, s:[{s:{s:[{s:s}]}}]}]}}",
+	                "provision", "provision", "type", "maybe", "actor", "role", "coding", "code",
+	                "IRCP", "type", "deny", "actor", "role", "coding", "code", "PRS");
+	assert_int_equal(pp_fhir_consent_choices(res, &apps, &sens), PP_EINVAL);
+	json_object_set_new(json_array_get(pp_fhir_path(res, "provision.provision"), 0), "type",
+	                    json_string("permit"));
+	assert_int_equal(pp_fhir_consent_choices(res, &apps, &sens), 0);
+	assert_true(apps && !sens);
+	json_decref(res);
+
+	/* the API searches Consent; the importer does not accept one (only the portal writes them) */
+	assert_int_equal(pp_fhir_search_parse("Consent", "status=active&date=ge2020", true, &s), 0);
+	assert_int_equal(s.nfilters, 2);
+	assert_non_null(pp_fhir_api_type("Consent"));
+	assert_int_equal(pp_fhir_parse_resource("{\"resourceType\":\"Consent\",\"id\":\"x\"}", 35,
+	                                        64, &res, &why), PP_EINVAL);
+	assert_string_equal(why, "unknown_resource_type");
+}
+
 /* ---- store epoch and the API's caches (store/sqlite_epoch.c, fhir/cache.c) ---- */
 
 static void cache_row(pp_store_resource *r, const char *type, uint8_t lid, const char *pub,
@@ -1482,7 +1616,7 @@ static void test_serve_resource_rewrites_references(void **state)
 	assert_string_equal(pp_fhir_str(cs, "fhirVersion"), "4.0.1");
 	assert_string_equal(pp_fhir_path_str(cs, "rest.0.security.extension.0.extension.1.valueUri"),
 	                    "https://portal.example/oauth/token");
-	assert_int_equal(json_array_size(pp_fhir_path(cs, "rest.0.resource")), 14);   /* 13 types and Communication */
+	assert_int_equal(json_array_size(pp_fhir_path(cs, "rest.0.resource")), 15);   /* 13 types, Communication and Consent */
 	json_decref(cs);
 	cs = pp_fhir_outcome("error", "not-found", "Resource not found");
 	assert_string_equal(pp_fhir_path_str(cs, "issue.0.code"), "not-found");
@@ -1511,6 +1645,7 @@ int main(void)
 		cmocka_unit_test(test_rerun_completes_partial_import),
 		cmocka_unit_test(test_late_patient_links_on_reimport),
 		cmocka_unit_test(test_store_failure_paths),
+		cmocka_unit_test(test_consent_record),
 		cmocka_unit_test(test_store_epoch_and_caches),
 		cmocka_unit_test(test_no_phi_in_database_files),
 	};

@@ -15,6 +15,7 @@
 #include "crypto/crypto.h"
 #include "policy/policy.h"
 #include "store/store_access.h"
+#include "store/store_encounter.h"
 
 typedef struct fx {
 	char dir[64], db[128];
@@ -365,6 +366,194 @@ static bool sens(const char *json)
 	return yes;
 }
 
+/* ---- the encounter relationship ---- */
+static void add_encounter(fx *f, int64_t id, int64_t patient, uint8_t key, int64_t start_ms,
+                          int64_t end_ms)
+{
+	pp_store_resource r = {.id = id, .type = "Encounter", .patient_id = patient, .version = 1};
+	static uint8_t body[4] = {7, 7, 7, 7};
+	uint8_t keys[1][32];
+
+	memset(r.lid_bidx, (int)id, sizeof r.lid_bidx);
+	snprintf(r.pub_id, sizeof r.pub_id, "e%lld", (long long)id);
+	r.body = body;
+	r.body_len = sizeof body;
+	assert_int_equal(pp_store_resource_put(f->st, &r), 0);
+	memset(keys[0], key, 32);
+	assert_int_equal(pp_store_encounter_index_put(f->st, id, patient,
+	                                              (const uint8_t(*)[32])keys, 1, start_ms, end_ms),
+	                 0);
+}
+
+static void link_user(fx *f, int64_t uid, uint8_t key)
+{
+	uint8_t keys[2][32];
+
+	memset(keys[0], key, 32);
+	memset(keys[1], 0xEE, 32);   /* another name of the same practitioner */
+	assert_int_equal(pp_store_practitioner_link_set(f->st, uid, (const uint8_t(*)[32])keys, 2, 1),
+	                 0);
+}
+
+/* decide with a config (window in days; <0: no config at all, the 30-day default) */
+static void enc(fx *f, const char *role, int64_t uid, int window, enum pp_policy_action a,
+                int64_t patient, const char *type, int effect, const char *reason)
+{
+	static pp_config cfg;
+	pp_principal p = {.user_id = uid};
+	pp_policy_decision d;
+
+	memset(&cfg, 0, sizeof cfg);
+	cfg.policy_encounter_window_days = window;
+	snprintf(p.role, sizeof p.role, "%s", role);
+	snprintf(p.actor, sizeof p.actor, "user:%lld", (long long)uid);
+	pp_policy_decide(&(pp_app){.store = f->st, .cfg = window < 0 ? NULL : &cfg}, &p, a,
+	                 &(pp_policy_target){.patient_id = patient, .resource_type = type}, &d);
+	assert_int_equal(d.effect, effect);
+	assert_string_equal(d.reason, reason);
+}
+
+static void test_encounter(void **state)
+{
+	fx *f = *state;
+	const int64_t day = 86400000LL, now = pp_clock_now_ms();
+	int64_t nurse = add_user(f, 9, "nurse"), unlinked = add_user(f, 10, "clinician");
+	int64_t front = add_user(f, 11, "front_desk"), admin = add_user(f, 12, "admin");
+	int64_t planner = add_user(f, 13, "clinician");
+	int related = -1;
+
+	/* practitioner 0x11 saw patient 42 ten days ago and patient 43 forty days ago; practitioner
+	 * 0x22 is seeing patient 43 now; an encounter planned for next week relates no one yet */
+	add_encounter(f, 100, f->patient, 0x11, now - 11 * day, now - 10 * day);
+	add_encounter(f, 101, f->other, 0x11, now - 41 * day, now - 40 * day);
+	add_encounter(f, 102, f->other, 0x22, now - day, 0);
+	add_encounter(f, 103, f->other, 0x33, now + 7 * day, now + 7 * day + 3600000);
+	link_user(f, f->clinician, 0x11);
+	link_user(f, f->billing, 0x11);
+	link_user(f, front, 0x11);
+	link_user(f, admin, 0x11);
+	link_user(f, nurse, 0x22);
+
+	/* inside the window: read and search like the care team, never write */
+	enc(f, "clinician", f->clinician, 30, PP_POLICY_READ, f->patient, "Condition", PP_POLICY_ALLOW,
+	    "encounter");
+	enc(f, "clinician", f->clinician, 30, PP_POLICY_SEARCH, f->patient, "Observation",
+	    PP_POLICY_ALLOW, "encounter");
+	enc(f, "clinician", f->clinician, -1, PP_POLICY_READ, f->patient, "Condition", PP_POLICY_ALLOW,
+	    "encounter");
+	check(f, "clinician", f->clinician, 0, PP_POLICY_READ, f->patient, 0, PP_POLICY_ALLOW,
+	      "encounter");
+	enc(f, "clinician", f->clinician, 30, PP_POLICY_WRITE, f->patient, "DocumentReference",
+	    PP_POLICY_DENY, "no-relationship");
+	enc(f, "clinician", f->clinician, 30, PP_POLICY_READ, f->patient, "MessageThread",
+	    PP_POLICY_DENY, "no-relationship");
+	/* outside the window (forty days ago), unless the window is widened */
+	enc(f, "clinician", f->clinician, 30, PP_POLICY_READ, f->other, "Condition", PP_POLICY_DENY,
+	    "no-relationship");
+	enc(f, "clinician", f->clinician, 45, PP_POLICY_READ, f->other, "Condition", PP_POLICY_ALLOW,
+	    "encounter");
+	/* window 0: only ongoing encounters */
+	enc(f, "clinician", f->clinician, 0, PP_POLICY_READ, f->patient, "Condition", PP_POLICY_DENY,
+	    "no-relationship");
+	enc(f, "nurse", nurse, 0, PP_POLICY_READ, f->other, "Condition", PP_POLICY_ALLOW, "encounter");
+	/* the clock moves on: 25 days later the encounter of ten days ago is 35 days old */
+	pp_clock_set_offset_ms(25 * day);
+	enc(f, "clinician", f->clinician, 30, PP_POLICY_READ, f->patient, "Condition", PP_POLICY_DENY,
+	    "no-relationship");
+	enc(f, "nurse", nurse, 30, PP_POLICY_READ, f->other, "Condition", PP_POLICY_ALLOW,
+	    "encounter");   /* still ongoing */
+	pp_clock_set_offset_ms(0);
+	/* a planned encounter relates its practitioner only once it has started */
+	link_user(f, planner, 0x33);
+	enc(f, "clinician", planner, 30, PP_POLICY_READ, f->other, "Condition", PP_POLICY_DENY,
+	    "no-relationship");
+	pp_clock_set_offset_ms(8 * day);
+	enc(f, "clinician", planner, 30, PP_POLICY_READ, f->other, "Condition", PP_POLICY_ALLOW,
+	    "encounter");
+	pp_clock_set_offset_ms(0);
+	/* a practitioner who was not there, and an account linked to no practitioner */
+	enc(f, "nurse", nurse, 30, PP_POLICY_READ, f->patient, "Condition", PP_POLICY_DENY,
+	    "no-relationship");
+	enc(f, "clinician", unlinked, 30, PP_POLICY_READ, f->patient, "Condition", PP_POLICY_DENY,
+	    "no-relationship");
+	assert_int_equal(pp_store_encounter_related(f->st, f->clinician, f->other, now, now, &related),
+	                 0);
+	assert_int_equal(related, 0);
+	/* front desk and billing: demographics only; other staff nothing */
+	enc(f, "billing", f->billing, 30, PP_POLICY_READ, f->patient, "Patient", PP_POLICY_ALLOW,
+	    "encounter");
+	enc(f, "front_desk", front, 30, PP_POLICY_SEARCH, f->patient, "Patient", PP_POLICY_ALLOW,
+	    "encounter");
+	enc(f, "billing", f->billing, 30, PP_POLICY_READ, f->patient, "Condition", PP_POLICY_DENY,
+	    "no-relationship");
+	enc(f, "billing", f->billing, 30, PP_POLICY_WRITE, f->patient, "Patient", PP_POLICY_DENY,
+	    "no-relationship");
+	enc(f, "billing", f->billing, 30, PP_POLICY_READ, f->other, "Patient", PP_POLICY_DENY,
+	    "no-relationship");
+	enc(f, "admin", admin, 30, PP_POLICY_READ, f->patient, "Patient", PP_POLICY_DENY,
+	    "no-relationship");
+	/* the care team comes first when both hold */
+	assert_int_equal(pp_store_care_team_add(f->st, f->clinician, f->patient, now - day, 0), 0);
+	enc(f, "clinician", f->clinician, 30, PP_POLICY_READ, f->patient, "Condition", PP_POLICY_ALLOW,
+	    "care-team");
+	assert_int_equal(pp_store_care_team_end(f->st, f->clinician, f->patient, now - 1), 0);
+	/* unlinking ends it; so does re-indexing the encounter without that practitioner */
+	assert_int_equal(pp_store_practitioner_linked(f->st, f->clinician, &related), 0);
+	assert_int_equal(related, 1);
+	assert_int_equal(pp_store_practitioner_unlink(f->st, f->clinician), 0);
+	assert_int_equal(pp_store_practitioner_linked(f->st, f->clinician, &related), 0);
+	assert_int_equal(related, 0);
+	assert_int_equal(pp_store_practitioner_unlink(f->st, f->clinician), PP_ENOTFOUND);
+	enc(f, "clinician", f->clinician, 30, PP_POLICY_READ, f->patient, "Condition", PP_POLICY_DENY,
+	    "no-relationship");
+	enc(f, "billing", f->billing, 30, PP_POLICY_READ, f->patient, "Patient", PP_POLICY_ALLOW,
+	    "encounter");
+	assert_int_equal(pp_store_encounter_index_put(f->st, 100, f->patient, NULL, 0, 0, 0), 0);
+	enc(f, "billing", f->billing, 30, PP_POLICY_READ, f->patient, "Patient", PP_POLICY_DENY,
+	    "no-relationship");
+	/* bad arguments */
+	assert_int_equal(pp_store_encounter_index_put(f->st, 0, f->patient, NULL, 0, 0, 0),
+	                 PP_EINVAL);
+	assert_int_equal(pp_store_practitioner_link_set(f->st, f->clinician, NULL, 0, 1), PP_EINVAL);
+}
+
+static int collect(void *ctx, int64_t pid)
+{
+	int64_t *got = ctx;
+
+	for (int i = 0; i < 8; i++)
+		if (!got[i]) {
+			got[i] = pid;
+			break;
+		}
+	return 0;
+}
+
+static void test_encounter_list(void **state)
+{
+	fx *f = *state;
+	const int64_t day = 86400000LL, now = pp_clock_now_ms();
+	int64_t got[8] = {0}, n = 0;
+	uint8_t key[32];
+
+	add_encounter(f, 100, f->patient, 0x11, now - 3 * day, now - 2 * day);
+	add_encounter(f, 101, f->patient, 0x11, now - 5 * day, now - 4 * day);
+	add_encounter(f, 102, f->other, 0x11, now - day, 0);
+	link_user(f, f->clinician, 0x11);
+	assert_int_equal(pp_store_encounter_patients_each(f->st, f->clinician, now, now - 30 * day,
+	                                                  collect, got), 0);
+	assert_int_equal(got[0], f->other);     /* ongoing first */
+	assert_int_equal(got[1], f->patient);   /* once, though twice seen */
+	assert_int_equal(got[2], 0);
+	memset(got, 0, sizeof got);
+	assert_int_equal(pp_store_encounter_patients_each(f->st, f->billing, now, now - 30 * day,
+	                                                  collect, got), 0);
+	assert_int_equal(got[0], 0);
+	memset(key, 0x11, sizeof key);
+	assert_int_equal(pp_store_encounter_patient_count(f->st, key, &n), 0);
+	assert_int_equal(n, 2);
+}
+
 static void test_sensitive_codes(void **state)
 {
 	(void)state;
@@ -410,6 +599,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pool_member, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_break_glass, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_encounter, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_encounter_list, setup, teardown),
 		cmocka_unit_test(test_sensitive_codes),
 		cmocka_unit_test(test_roles),
 	};

@@ -546,9 +546,19 @@ static void test_audit_down_stops_the_run(void **state)
 	pp_clock_set_offset_ms(2600 * DAY_MS);
 	rep = run(f, false, PP_EAUDIT);
 	json_decref(rep);
-	/* the item in progress was rolled back: everything is still there */
+	/* the item in progress was rolled back: everything is still there — the attachment (the
+	 * first item of the run) with its sealed key and its blob */
 	assert_true(msg_exists(f, f->ma));
 	assert_string_equal(file_status(f, f->att_a, st), "quarantined");
+	assert_true(blob_exists(f, f->att_a));
+	{
+		pp_store_file row;
+		memset(&row, 0, sizeof row);
+		assert_int_equal(pp_store_file_get_pub(f->st, f->att_a, &row), 0);
+		assert_non_null(row.key_enc);
+		assert_true(row.key_enc_len > 0);
+		pp_store_file_clear(&row);
+	}
 	/* a dry run is not reported either */
 	rep = NULL;
 	{
@@ -558,9 +568,76 @@ static void test_audit_down_stops_the_run(void **state)
 	}
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(db);
+	assert_int_equal(audit_count(f, f->alice_pub, "retention.purge"), 0);
 	/* once the audit log is back the run completes */
 	rep = run(f, false, 0);
 	assert_false(msg_exists(f, f->ma));
+	assert_string_equal(file_status(f, f->att_a, st), "shredded");
+	assert_false(blob_exists(f, f->att_a));
+	json_decref(rep);
+}
+
+static void put_draft(fx *f, const pp_store_msg_thread *t, int64_t author)
+{
+	uint8_t *ct = NULL;
+	size_t len = 0;
+	int64_t id = pp_store_new_id();
+
+	assert_int_equal(pp_crypto_seal(f->c, "msg_draft", "content", id, "{\"body\":\"secret draft\"}",
+	                                strlen("{\"body\":\"secret draft\"}"), &ct, &len), 0);
+	assert_int_equal(pp_store_msg_draft_put(f->st, id, t->id, author, ct, len, pp_clock_now_ms()),
+	                 0);
+	free(ct);
+}
+
+static bool draft_exists(fx *f, const pp_store_msg_thread *t, int64_t author)
+{
+	int64_t id = 0, ms = 0;
+	uint8_t *ct = NULL;
+	size_t len = 0;
+	int rc = pp_store_msg_draft_get(f->st, t->id, author, &id, &ct, &len, &ms);
+
+	free(ct);
+	assert_true(rc == 0 || rc == PP_ENOTFOUND);
+	return rc == 0;
+}
+
+/* a draft is kept no longer than the messages: an old draft in a thread that lives on goes (one
+ * audit record, no content), a newer draft stays, a held one stays */
+static void test_old_drafts_purged(void **state)
+{
+	fx *f = *state;
+	json_t *rep;
+	char newer[33];
+
+	put_draft(f, &f->ta, 11);            /* day 0: alice's old draft */
+	put_draft(f, &f->tb, 11);            /* day 0: bob's (held) */
+	pp_clock_set_offset_ms(1000 * DAY_MS);
+	add_msg(f, &f->ta, "alice-later", newer, NULL);   /* the thread lives on */
+	put_draft(f, &f->ta, 12);            /* day 1000: another author's draft */
+	pp_clock_set_offset_ms(2600 * DAY_MS);
+	rep = run(f, true, 0);
+	assert_int_equal(count(rep, "purge", "draft"), 1);
+	assert_int_equal(count(rep, "held", "draft"), 1);
+	json_decref(rep);
+	assert_true(draft_exists(f, &f->ta, 11));          /* a dry run changes nothing */
+	rep = run(f, false, 0);
+	assert_int_equal(count(rep, "purge", "draft"), 1);
+	assert_int_equal(count(rep, "purge", "message"), 1);
+	assert_int_equal(count(rep, "purge", "thread"), 0);
+	assert_false(draft_exists(f, &f->ta, 11));
+	assert_true(draft_exists(f, &f->ta, 12));
+	assert_true(draft_exists(f, &f->tb, 11));
+	assert_true(msg_exists(f, newer));
+	assert_false(msg_exists(f, f->ma));
+	{
+		char id[48];
+		snprintf(id, sizeof id, "%s/draft", f->ta.pub_id);
+		assert_true(listed(rep, "purge", id));
+	}
+	/* message + draft + attachment: one record each, no content ("secret" never recorded) */
+	assert_int_equal(audit_count(f, f->alice_pub, "retention.purge"), 3);
+	verify_chain(f);
 	json_decref(rep);
 }
 
@@ -664,6 +741,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_thread_hold_covers_only_its_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_documents_shredded_with_docref, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_down_stops_the_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_old_drafts_purged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_input_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_retention_baseline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scheduler, setup, teardown),

@@ -6,6 +6,7 @@ import { api, onActivity, setCsrf } from './api.js';
 import { clear, h } from './dom.js';
 import { IdleMonitor } from './idle.js';
 import { signinView } from './views/signin.js';
+import { signupView } from './views/signup.js';
 import { mfaView } from './views/mfa.js';
 import { enrolView, recoveryCodesView } from './views/enrol.js';
 import { summaryView } from './views/summary.js';
@@ -87,6 +88,11 @@ function setNav(state) {
 function showSignin(notice) {
   setNav(null);
   setCsrf(null);
+  // self-enrolment (#/signup), offered from the sign-in page
+  if (!notice && window.location.hash === '#/signup') {
+    show(signupView({ onDone: (msg) => { clearHash(); showSignin(msg); }, onCancel: () => { clearHash(); showSignin(); } }));
+    return;
+  }
   show(signinView({ api, notice, onSignedIn: (res) => afterAuthStep(res.state) }));
 }
 
@@ -205,6 +211,7 @@ async function route() {
 signOutButton.addEventListener('click', () => endSession('signedOut'));
 // Messages live under #/messages…: following a link there re-renders the view.
 window.addEventListener('hashchange', () => {
+  if (!currentState && window.location.hash === '#/signup') showSignin();
   if (currentState === 'full' && /^#\/(messages|patients\/|privacy$|documents)/.test(window.location.hash)) showState('full');
 });
 navSummary.addEventListener('click', (ev) => {

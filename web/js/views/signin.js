@@ -85,6 +85,7 @@ export function signinView({ api, notice, onSignedIn }) {
         ssoError ? h('div', { id: 'sso-error', class: 'alert alert-error', role: 'alert' }, ssoError) : null,
         form,
         ssoBox,
+        h('p', { class: 'help-text' }, 'New to the portal? ', h('a', { id: 'signup-link', href: '#/signup' }, 'Create your account'), ' with your name, date of birth and the e-mail or mobile number your clinic has on file.'),
         h('p', { class: 'help-text' }, 'Forgot your password or locked out? Call your clinic’s front desk; staff can help you regain access after checking who you are.')),
       h('section', { class: 'signin-aside', 'aria-labelledby': 'aside-heading' },
         h('h2', { id: 'aside-heading' }, 'What you can do here'),
