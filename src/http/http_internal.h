@@ -128,6 +128,11 @@ struct pp_http_request {
 	void *reader_ctx;
 	void (*reader_free)(void *ctx);
 	uint64_t reader_len;
+	/* quick route (server.c): holds on the response, under the server's hold_mu */
+	int (*quick_fail)(pp_http_request *r);   /* set while a quick route serves r */
+	int holds;                     /* unreleased holds, plus one while the handler runs */
+	int hold_err;                  /* the first error a hold was released with */
+	bool held;                     /* suspended until the last hold is released */
 };
 
 enum pp_http_upload_phase {
