@@ -57,6 +57,10 @@ void *pp_http_route_entry_data(const pp_http_route_entry *e);
 /* ---- TLS ---- */
 /* GnuTLS priority string: TLS 1.3 (+1.2 unless min_version is "1.3"), ECDHE, AEAD suites only */
 const char *pp_http_tls_priorities(const char *min_version);
+/* corks the TLS session (a gnutls_session_t) for a response of about len bytes when the socket
+ * can take it whole; true when corked, and pp_http_tls_uncork must follow once it was handed over */
+bool pp_http_tls_cork(void *session, int fd, size_t len);
+void pp_http_tls_uncork(void *session);
 
 /* ---- request (request.c) ---- */
 enum pp_http_req_state {
@@ -133,6 +137,7 @@ struct pp_http_request {
 	int holds;                     /* unreleased holds, plus one while the handler runs */
 	int hold_err;                  /* the first error a hold was released with */
 	bool held;                     /* suspended until the last hold is released */
+	void *corked;                  /* the TLS session corked for this response (server.c) */
 };
 
 enum pp_http_upload_phase {

@@ -201,6 +201,16 @@ static struct MHD_Response *body_response(pp_http_request *r, size_t len)
 	return resp;
 }
 
+/* header and body in one TLS record (see pp_http_tls_cork); uncorked in on_completed */
+static void cork(pp_http_request *r, size_t len)
+{
+	const union MHD_ConnectionInfo *ts, *fd;
+	ts = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	fd = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ts && fd && ts->tls_session && pp_http_tls_cork(ts->tls_session, fd->connect_fd, len))
+		r->corked = ts->tls_session;
+}
+
 /* builds the MHD response from r and queues it; the connection is closed when this fails */
 static enum MHD_Result queue_response(pp_http_server *s, pp_http_request *r)
 {
@@ -258,6 +268,8 @@ static enum MHD_Result queue_response(pp_http_server *s, pp_http_request *r)
 	}
 	ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
 	r->bytes_out = strcmp(pp_http_method(r), "HEAD") == 0 ? 0 : len;
+	if (ret == MHD_YES && !r->reader)
+		cork(r, len);
 out:
 	r->state = PP_HTTP_ST_SENT;
 	if (resp)
@@ -781,6 +793,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)c;
 	if (!r)
 		return;
+	if (r->corked) {
+		/* libmicrohttpd has handed over the whole response: send it */
+		pp_http_tls_uncork(r->corked);
+		r->corked = NULL;
+	}
 	if (r->upload_ctx && r->upload && r->upload->abort) {
 		/* cut off after a refusal, or the client left mid-body: nothing is kept */
 		r->upload->abort(r->upload_ctx, r->upload_err ? r->upload_err : PP_EIO);
