@@ -16,10 +16,13 @@
 
 typedef struct waiter {
 	struct waiter *next;
-	const pp_audit_event *ev;   /* the caller's; valid until done is posted */
+	const pp_audit_event *ev;   /* the caller's; valid until done is posted (or our copy) */
 	int64_t ts_ms;
 	int result;
-	sem_t done;                 /* posted by the writer once result is set */
+	sem_t done;                 /* posted by the writer once result is set (pp_audit_record) */
+	pp_audit_done_cb cb;        /* pp_audit_submit: called instead, then the waiter is freed */
+	void *cb_ctx;
+	pp_audit_event copy;        /* pp_audit_submit: the event, its strings after the waiter */
 } waiter;
 
 struct pp_audit {
@@ -244,7 +247,13 @@ static void *writer_main(void *arg)
 				a->n_failed++;
 			else
 				a->n_events++;
-			sem_post(&w->done);
+			if (w->cb) {
+				w->cb(w->cb_ctx, rc ? PP_EAUDIT : 0);
+				pp_wipe(w, sizeof *w);   /* the copy's strings may name the request's ids */
+				free(w);
+			} else {
+				sem_post(&w->done);
+			}
 		}
 		pthread_mutex_lock(&a->mu);
 		/* the timer may be overdue while work kept arriving */
@@ -406,6 +415,28 @@ void pp_audit_close(pp_audit *a)
 	free(a);
 }
 
+/* queues w (its ts_ms is set here); PP_EAUDIT when the writer is stopping */
+static int enqueue(pp_audit *a, waiter *w)
+{
+	pthread_mutex_lock(&a->mu);
+	w->ts_ms = pp_clock_now_ms();   /* under the lock: timestamps never go back along seq */
+	if (a->stopping) {
+		pthread_mutex_unlock(&a->mu);
+		return PP_EAUDIT;
+	}
+	if (a->tail)
+		a->tail->next = w;
+	else
+		a->head = w;
+	a->tail = w;
+	if (a->writer_idle) {
+		a->writer_idle = false;
+		pthread_cond_signal(&a->work);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return 0;
+}
+
 int pp_audit_record(pp_audit *a, const pp_audit_event *ev)
 {
 	waiter w;
@@ -418,27 +449,64 @@ int pp_audit_record(pp_audit *a, const pp_audit_event *ev)
 	w.ev = ev;
 	if (sem_init(&w.done, 0, 0))
 		return PP_EAUDIT;
-	pthread_mutex_lock(&a->mu);
-	w.ts_ms = pp_clock_now_ms();   /* under the lock: timestamps never go back along seq */
-	if (a->stopping) {
-		pthread_mutex_unlock(&a->mu);
+	if (enqueue(a, &w)) {
 		sem_destroy(&w.done);
 		return PP_EAUDIT;
 	}
-	if (a->tail)
-		a->tail->next = &w;
-	else
-		a->head = &w;
-	a->tail = &w;
-	if (a->writer_idle) {
-		a->writer_idle = false;
-		pthread_cond_signal(&a->work);
-	}
-	pthread_mutex_unlock(&a->mu);
 	while (sem_wait(&w.done) != 0 && errno == EINTR)
 		;
 	sem_destroy(&w.done);
 	return w.result;
+}
+
+int pp_audit_submit(pp_audit *a, const pp_audit_event *ev, pp_audit_done_cb done, void *ctx)
+{
+	const char *const *src[] = {
+		&ev->actor, &ev->actor_role, &ev->on_behalf_of, &ev->patient, &ev->action,
+		&ev->resource_type, &ev->resource_id, &ev->outcome, &ev->source_ip, &ev->user_agent,
+		&ev->session_id, &ev->purpose, &ev->request_id, &ev->detail};
+	enum { NF = sizeof src / sizeof src[0] };
+	size_t len[NF], total = 0;
+	const char **dst[NF];
+	waiter *w;
+	char *p;
+
+	if (!a)
+		return PP_EAUDIT;
+	if (!ev || !done)
+		return PP_EINVAL;
+	for (size_t i = 0; i < NF; i++) {
+		len[i] = *src[i] ? strlen(*src[i]) + 1 : 0;
+		total += len[i];
+	}
+	w = calloc(1, sizeof *w + total);
+	if (!w)
+		return PP_EAUDIT;
+	{
+		pp_audit_event *c = &w->copy;
+		const char **d[NF] = {
+			&c->actor, &c->actor_role, &c->on_behalf_of, &c->patient, &c->action,
+			&c->resource_type, &c->resource_id, &c->outcome, &c->source_ip, &c->user_agent,
+			&c->session_id, &c->purpose, &c->request_id, &c->detail};
+		memcpy(dst, d, sizeof dst);
+	}
+	p = (char *)(w + 1);
+	for (size_t i = 0; i < NF; i++) {
+		if (!len[i])
+			continue;
+		memcpy(p, *src[i], len[i]);
+		*dst[i] = p;
+		p += len[i];
+	}
+	w->ev = &w->copy;
+	w->cb = done;
+	w->cb_ctx = ctx;
+	if (enqueue(a, w)) {
+		pp_wipe(w, sizeof *w + total);
+		free(w);
+		return PP_EAUDIT;
+	}
+	return 0;
 }
 
 /* ---- reading a patient's trail (access history) ---- */

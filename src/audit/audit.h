@@ -48,6 +48,13 @@ int pp_audit_open(pp_audit **out, const pp_audit_options *opt, struct pp_crypto 
 void pp_audit_close(pp_audit *a);
 /* Appends one event; returns 0 only once it is durable. PP_EAUDIT when it could not be written. */
 int pp_audit_record(pp_audit *a, const pp_audit_event *ev);
+/* The same without waiting, for a request served on an I/O thread that holds its response until
+ * the record is durable (see pp_http_route_quick): copies ev, queues it and returns 0; done(ctx, rc)
+ * then runs once on the writer thread with 0 when the event is durable or PP_EAUDIT when it could
+ * not be written. On an error return (PP_EAUDIT, PP_EINVAL) done is never called. done must be
+ * short: the writer's next batch waits for it. */
+typedef void (*pp_audit_done_cb)(void *ctx, int rc);
+int pp_audit_submit(pp_audit *a, const pp_audit_event *ev, pp_audit_done_cb done, void *ctx);
 
 /* A patient's trail, newest first (for "who viewed my record"): events whose patient field is the
  * given opaque id, since since_ms, at most limit; the event's strings are valid during the call. */

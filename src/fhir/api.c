@@ -768,7 +768,7 @@ static int h_read(void *vapp, pp_http_request *r)
 	snprintf(etag, sizeof etag, "W/\"%d\"", row.version > 0 ? row.version : 1);
 	pp_http_set_header(r, "ETag", etag);
 	pp_store_resource_clear(&row);
-	rc = pp_fhir_api_send_text(r, 200, pp_buf_cstr(&body), body.len, true);
+	rc = pp_fhir_api_send_buf(r, 200, &body, true);
 	pp_buf_free(&body);
 	refcache_free(&cache);
 	return rc;
@@ -1128,7 +1128,7 @@ static int h_search(void *vapp, pp_http_request *r)
 			goto out;
 		}
 	}
-	rc = pp_fhir_api_send_text(r, 200, pp_buf_cstr(&body), body.len, true);
+	rc = pp_fhir_api_send_buf(r, 200, &body, true);
 	goto out;
 fail:
 	if (pp_fhir_api_audit(app, &c, "search", ppub, type, NULL, "failure", d.purpose,
@@ -1161,9 +1161,13 @@ int pp_fhir_api_routes(struct pp_http_server *srv, pp_app *app)
 	int rc = 0;
 
 	(void)app;
-	rc |= pp_http_route(srv, "GET", "/fhir/metadata", h_metadata, NULL);
-	rc |= pp_http_route(srv, "GET", "/fhir/:type", h_search, NULL);
-	rc |= pp_http_route(srv, "GET", "/fhir/:type/:id", h_read, NULL);
-	rc |= pp_http_route(srv, "GET", "/fhir/*", h_unknown, NULL);
+	rc |= pp_http_route_quick(srv, "GET", "/fhir/metadata", h_metadata, NULL,
+	                          pp_fhir_api_audit_failed);
+	rc |= pp_http_route_quick(srv, "GET", "/fhir/:type", h_search, NULL,
+	                          pp_fhir_api_audit_failed);
+	rc |= pp_http_route_quick(srv, "GET", "/fhir/:type/:id", h_read, NULL,
+	                          pp_fhir_api_audit_failed);
+	rc |= pp_http_route_quick(srv, "GET", "/fhir/*", h_unknown, NULL,
+	                          pp_fhir_api_audit_failed);
 	return rc ? PP_EINVAL : PP_OK;
 }

@@ -68,6 +68,14 @@ int pp_fhir_api_send_text(pp_http_request *r, int status, const char *text, size
 	return pp_http_body_set(r, PP_FHIR_CONTENT_TYPE, text, len);
 }
 
+int pp_fhir_api_send_buf(pp_http_request *r, int status, pp_buf *b, bool phi)
+{
+	pp_http_status(r, status);
+	if (phi)
+		pp_http_mark_phi(r);
+	return pp_http_body_take(r, PP_FHIR_CONTENT_TYPE, b);
+}
+
 int pp_fhir_api_error(pp_http_request *r, int status, const char *code, const char *text)
 {
 	if (status == 401)
@@ -246,6 +254,7 @@ int pp_fhir_api_authenticate(pp_app *app, pp_http_request *r, pp_fhir_caller *c)
 	const char *method = pp_http_method(r);
 
 	memset(c, 0, sizeof *c);
+	c->r = r;
 	base_principal(r, c);
 	if (authz) {
 		if (strncasecmp(authz, "Bearer ", 7)) {
@@ -311,7 +320,15 @@ int pp_fhir_api_audit(pp_app *app, const pp_fhir_caller *c, const char *action,
 		.session_id = c->p.session_id[0] ? c->p.session_id : NULL, .purpose = purpose,
 		.request_id = c->p.request_id, .detail = detail,
 	};
-	rc = pp_audit_record(app->audit, &ev);
+	if (c->r && pp_http_quick(c->r)) {
+		/* served on the I/O thread: the response waits for the record, the thread does not */
+		void *hold = pp_http_hold(c->r);
+		rc = pp_audit_submit(app->audit, &ev, pp_http_hold_release, hold);
+		if (rc)
+			pp_http_hold_release(hold, rc);
+	} else {
+		rc = pp_audit_record(app->audit, &ev);
+	}
 	if (rc)
 		pp_log_error("audit: record failed for request %s (%s)", c->p.request_id,
 		             pp_strerror(rc));

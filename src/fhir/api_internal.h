@@ -27,6 +27,7 @@ typedef struct pp_fhir_caller {
 	char on_behalf_of[48];     /* "user:<id>" (an app acting for a user) or "patient:<id>" (a proxy) */
 	char scopes[200];            /* granted scopes for the audit detail (truncated) */
 	uint64_t epoch;              /* store epoch at authentication, for cache.c (0: none) */
+	pp_http_request *r;          /* the request (a quick route's audit records are not waited for) */
 } pp_fhir_caller;
 
 extern const char *const pp_fhir_api_types[];   /* NULL-terminated */
@@ -37,6 +38,8 @@ bool pp_fhir_api_directory_type(const char *type);
 int pp_fhir_api_send(pp_http_request *r, int status, json_t *obj, bool phi);
 /* a body already serialised (copied; the caller keeps and wipes text) */
 int pp_fhir_api_send_text(pp_http_request *r, int status, const char *text, size_t len, bool phi);
+/* the same, moving b's bytes into the response (b is left empty) */
+int pp_fhir_api_send_buf(pp_http_request *r, int status, pp_buf *b, bool phi);
 int pp_fhir_api_error(pp_http_request *r, int status, const char *code, const char *text);
 int pp_fhir_api_not_found(pp_http_request *r);
 int pp_fhir_api_audit_failed(pp_http_request *r);

@@ -42,6 +42,8 @@ void *pp_http_route_data(const pp_http_request *r);
 void pp_http_status(pp_http_request *r, int status);
 int pp_http_set_header(pp_http_request *r, const char *name, const char *value);
 int pp_http_body_set(pp_http_request *r, const char *content_type, const void *data, size_t len);
+/* the same, moving b's bytes into the response instead of copying them (b is left empty) */
+int pp_http_body_take(pp_http_request *r, const char *content_type, pp_buf *b);
 /* marks the response as carrying PHI: Cache-Control: no-store, Pragma: no-cache */
 void pp_http_mark_phi(pp_http_request *r);
 /* Set-Cookie: __Host-<name>=value; Path=/; Secure; HttpOnly; SameSite=Strict[; Max-Age=]
@@ -70,6 +72,22 @@ int pp_http_server_new(pp_http_server **out, const pp_config *cfg, void *app);
  * a GET route also answers HEAD. Routes are added before pp_http_server_start. */
 int pp_http_route(pp_http_server *s, const char *method, const char *pattern, pp_http_handler h,
                   void *route_data);
+/* ---- quick routes ----
+ * A quick route's handler runs on the I/O thread that read the request, not on a worker: no hand-
+ * over to another thread and back. Only for handlers that read and are short (CPU work and local
+ * reads; never waiting on another request). Such a handler must not wait for its audit record
+ * either: for each record it takes a hold on its response (pp_http_hold) and queues the record
+ * with pp_audit_submit, passing pp_http_hold_release as the completion and the hold as its context.
+ * The response leaves only once every hold is released; when one is released with an error, the
+ * response is dropped and on_fail(r) sets the one sent instead (it must carry no PHI). */
+int pp_http_route_quick(pp_http_server *s, const char *method, const char *pattern,
+                        pp_http_handler h, void *route_data, int (*on_fail)(pp_http_request *r));
+/* true while r is served by a quick route's handler (its audit records must not be waited for) */
+bool pp_http_quick(const pp_http_request *r);
+/* a hold on r's response (never NULL for a quick request); released once, from any thread */
+void *pp_http_hold(pp_http_request *r);
+void pp_http_hold_release(void *hold, int rc);
+
 /* ---- streaming bodies (uploads and downloads of any size in O(chunk) memory) ----
  * An upload route receives its body piece by piece as it arrives instead of buffered whole:
  *   begin  runs on a worker once the headers are complete, before the body is read (the connection

@@ -61,6 +61,10 @@ int pp_http_router_each(const pp_http_router *rt, pp_http_router_visit visit, vo
 /* ---- TLS ---- */
 /* GnuTLS priority string: TLS 1.3 (+1.2 unless min_version is "1.3"), ECDHE, AEAD suites only */
 const char *pp_http_tls_priorities(const char *min_version);
+/* corks the TLS session (a gnutls_session_t) for a response of about len bytes when the socket
+ * can take it whole; true when corked, and pp_http_tls_uncork must follow once it was handed over */
+bool pp_http_tls_cork(void *session, int fd, size_t len);
+void pp_http_tls_uncork(void *session);
 
 /* ---- request (request.c) ---- */
 enum pp_http_req_state {
@@ -132,6 +136,12 @@ struct pp_http_request {
 	void *reader_ctx;
 	void (*reader_free)(void *ctx);
 	uint64_t reader_len;
+	/* quick route (server.c): holds on the response, under the server's hold_mu */
+	int (*quick_fail)(pp_http_request *r);   /* set while a quick route serves r */
+	int holds;                     /* unreleased holds, plus one while the handler runs */
+	int hold_err;                  /* the first error a hold was released with */
+	bool held;                     /* suspended until the last hold is released */
+	void *corked;                  /* the TLS session corked for this response (server.c) */
 };
 
 enum pp_http_upload_phase {

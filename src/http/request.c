@@ -282,6 +282,19 @@ int pp_http_body_set(pp_http_request *r, const char *content_type, const void *d
 	return 0;
 }
 
+int pp_http_body_take(pp_http_request *r, const char *content_type, pp_buf *b)
+{
+	int rc;
+	if (!b)
+		return PP_EINVAL;
+	if ((rc = pp_http_body_set(r, content_type, NULL, 0)) < 0)
+		return rc;
+	pp_buf_free(&r->resp_body);
+	r->resp_body = *b;
+	pp_buf_init(b, 0);
+	return 0;
+}
+
 int pp_http_body_stream(pp_http_request *r, const char *content_type, uint64_t len,
                         pp_http_body_reader read, void *ctx, void (*free_ctx)(void *ctx))
 {

@@ -10,6 +10,9 @@
  *   worker        runs the handler, stores the response (DONE), resumes the connection; it does
  *                 not touch the request after MHD_resume_connection
  *   on_access     (DONE) queues the stored response (SENT)
+ * A quick route (pp_http_route_quick) runs its handler in on_access itself; while audit records
+ * it queued are not yet durable, the connection is suspended (RUNNING) and the audit writer's
+ * completion of the last one marks it DONE and resumes it.
  *   on_completed  writes the access log line and frees the request
  * A suspended connection is never closed by MHD, so the request outlives the worker's use of it.
  * Shutdown drains the worker queue (every suspended connection gets resumed) before
@@ -62,6 +65,12 @@ struct pp_http_server {
 	long active;                 /* requests between on_uri and on_completed (under mu) */
 	pp_http_upload *uploads[16]; /* upload routes' callbacks (pp_http_route_upload) */
 	int nuploads;
+	struct {                     /* quick routes (pp_http_route_quick), by handler */
+		pp_http_handler h;
+		int (*on_fail)(pp_http_request *r);
+	} quick[8];
+	int nquick;
+	pthread_mutex_t hold_mu;     /* quick requests' holds */
 };
 
 #define DRAIN_MS 3000               /* how long stop waits for in-flight requests to finish */
@@ -156,6 +165,52 @@ static struct MHD_Response *stream_response(pp_http_request *r)
 	return resp;
 }
 
+/* a response body handed to MHD without a copy; wiped when MHD releases it (it may be PHI) */
+typedef struct owned_body {
+	char *data;
+	size_t cap;
+} owned_body;
+
+static void owned_body_free(void *cls)
+{
+	owned_body *b = cls;
+	pp_wipe(b->data, b->cap);
+	free(b->data);
+	free(b);
+}
+
+static struct MHD_Response *body_response(pp_http_request *r, size_t len)
+{
+	struct MHD_Response *resp;
+	owned_body *b;
+	if (!len)
+		return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (!(b = malloc(sizeof *b)))
+		return NULL;
+	b->cap = r->resp_body.cap;
+	b->data = r->resp_body.data;
+	resp = MHD_create_response_from_buffer_with_free_callback_cls(len, b->data,
+	                                                              owned_body_free, b);
+	if (!resp) {
+		free(b);
+		return NULL;
+	}
+	/* MHD owns the bytes now */
+	r->resp_body.data = NULL;
+	r->resp_body.len = r->resp_body.cap = 0;
+	return resp;
+}
+
+/* header and body in one TLS record (see pp_http_tls_cork); uncorked in on_completed */
+static void cork(pp_http_request *r, size_t len)
+{
+	const union MHD_ConnectionInfo *ts, *fd;
+	ts = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	fd = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ts && fd && ts->tls_session && pp_http_tls_cork(ts->tls_session, fd->connect_fd, len))
+		r->corked = ts->tls_session;
+}
+
 /* builds the MHD response from r and queues it; the connection is closed when this fails */
 static enum MHD_Result queue_response(pp_http_server *s, pp_http_request *r)
 {
@@ -166,6 +221,12 @@ static enum MHD_Result queue_response(pp_http_server *s, pp_http_request *r)
 	bool ok = true;
 	size_t len;
 
+	if (r->hold_err) {
+		/* an audit record of a quick route could not be made durable: nothing it set leaves */
+		pp_http_response_reset(r);
+		if (!r->quick_fail || r->quick_fail(r) < 0 || !r->status)
+			pp_http_error_from_code(r, PP_EAUDIT);
+	}
 	if (r->status < 100 || r->status > 599)
 		pp_http_error_from_code(r, -1000);
 	if (r->reader) {
@@ -177,8 +238,7 @@ static enum MHD_Result queue_response(pp_http_server *s, pp_http_request *r)
 		                                       MHD_RESPMEM_PERSISTENT);
 	} else {
 		len = r->resp_body.len;
-		resp = MHD_create_response_from_buffer(len, len ? r->resp_body.data : (void *)"",
-		                                       MHD_RESPMEM_MUST_COPY);
+		resp = body_response(r, len);
 	}
 	if (!resp)
 		goto out;
@@ -208,6 +268,8 @@ static enum MHD_Result queue_response(pp_http_server *s, pp_http_request *r)
 	}
 	ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
 	r->bytes_out = strcmp(pp_http_method(r), "HEAD") == 0 ? 0 : len;
+	if (ret == MHD_YES && !r->reader)
+		cork(r, len);
 out:
 	r->state = PP_HTTP_ST_SENT;
 	if (resp)
@@ -334,8 +396,74 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* ---- quick routes: the handler on the I/O thread, audit records waited for without a thread ---- */
+
+static int quick_index(const pp_http_server *s, pp_http_handler h)
+{
+	for (int i = 0; i < s->nquick; i++)
+		if (s->quick[i].h == h)
+			return i;
+	return -1;
+}
+
+bool pp_http_quick(const pp_http_request *r)
+{
+	return r && r->quick_fail && r->state == PP_HTTP_ST_RUNNING;
+}
+
+void *pp_http_hold(pp_http_request *r)
+{
+	pp_http_server *s = r->srv;
+	pthread_mutex_lock(&s->hold_mu);
+	r->holds++;
+	pthread_mutex_unlock(&s->hold_mu);
+	return r;
+}
+
+void pp_http_hold_release(void *hold, int rc)
+{
+	pp_http_request *r = hold;
+	pp_http_server *s = r->srv;
+	struct MHD_Connection *c = NULL;
+	pthread_mutex_lock(&s->hold_mu);
+	if (rc && !r->hold_err)
+		r->hold_err = rc;
+	if (--r->holds == 0 && r->held) {
+		r->state = PP_HTTP_ST_DONE;
+		c = r->conn;
+	}
+	pthread_mutex_unlock(&s->hold_mu);
+	/* suspended, so r lives on; after the resume it belongs to MHD (its mutex orders our writes) */
+	if (c)
+		MHD_resume_connection(c);
+}
+
+static enum MHD_Result run_quick(pp_http_server *s, pp_http_request *r, int qi)
+{
+	bool held;
+	r->quick_fail = s->quick[qi].on_fail;
+	r->holds = 1;   /* ours: no release can finish the request while the handler runs */
+	r->state = PP_HTTP_ST_RUNNING;
+	run_handler(s, r);
+	pthread_mutex_lock(&s->hold_mu);
+	held = --r->holds > 0;
+	if (held) {
+		/* before the lock is released, so the last release always follows the suspend */
+		MHD_suspend_connection(r->conn);
+		r->held = true;
+	}
+	pthread_mutex_unlock(&s->hold_mu);
+	if (held)
+		return MHD_YES;
+	r->state = PP_HTTP_ST_DONE;
+	return queue_response(s, r);
+}
+
 static enum MHD_Result dispatch(pp_http_server *s, pp_http_request *r)
 {
+	int qi;
+	if (!r->upload && (qi = quick_index(s, pp_http_route_handler(r->match.route))) >= 0)
+		return run_quick(s, r, qi);
 	pthread_mutex_lock(&s->mu);
 	if (!s->accepting || s->qlen >= s->qmax) {
 		pthread_mutex_unlock(&s->mu);
@@ -665,6 +793,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)c;
 	if (!r)
 		return;
+	if (r->corked) {
+		/* libmicrohttpd has handed over the whole response: send it */
+		pp_http_tls_uncork(r->corked);
+		r->corked = NULL;
+	}
 	if (r->upload_ctx && r->upload && r->upload->abort) {
 		/* cut off after a refusal, or the client left mid-body: nothing is kept */
 		r->upload->abort(r->upload_ctx, r->upload_err ? r->upload_err : PP_EIO);
@@ -762,6 +895,7 @@ int pp_http_server_new(pp_http_server **out, const pp_config *cfg, void *app)
 	if (!s)
 		goto out;
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->hold_mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	s->cfg = *cfg;
 	s->app = app;
@@ -803,6 +937,26 @@ int pp_http_route(pp_http_server *s, const char *method, const char *pattern, pp
 	if (!s || s->started)
 		return PP_EINVAL;
 	return pp_http_router_add(s->router, method, pattern, h, route_data);
+}
+
+int pp_http_route_quick(pp_http_server *s, const char *method, const char *pattern,
+                        pp_http_handler h, void *route_data, int (*on_fail)(pp_http_request *r))
+{
+	int rc;
+	if (!s || s->started || !h || !on_fail || strcmp(method, "GET") != 0)
+		return PP_EINVAL;
+	if (quick_index(s, h) < 0) {
+		if (s->nquick >= (int)(sizeof(s->quick) / sizeof(s->quick[0])))
+			return PP_EINVAL;
+		s->quick[s->nquick].h = h;
+		s->quick[s->nquick].on_fail = on_fail;
+		s->nquick++;
+	} else if (s->quick[quick_index(s, h)].on_fail != on_fail) {
+		return PP_EINVAL;
+	}
+	if ((rc = pp_http_router_add(s->router, method, pattern, h, route_data)) < 0)
+		return rc;
+	return 0;
 }
 
 int pp_http_route_upload(pp_http_server *s, const char *method, const char *pattern,
@@ -1107,6 +1261,7 @@ void pp_http_server_free(pp_http_server *s)
 	}
 	free(s->cert_pem);
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->hold_mu);
 	pthread_cond_destroy(&s->cv);
 	free(s);
 }

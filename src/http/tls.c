@@ -4,6 +4,9 @@
 #include <arpa/inet.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include "http/http_internal.h"
 
 /* ECDHE only, AEAD only (AES-GCM, ChaCha20-Poly1305), no SHA-1 signatures, server's order. */
@@ -80,4 +83,33 @@ out:
 	gnutls_x509_crt_deinit(crt);
 	gnutls_x509_privkey_deinit(key);
 	return rc;
+}
+
+/* ---- one TLS record for a response's header and body ----
+ * libmicrohttpd hands GnuTLS the header and the body of a response in two calls, so each goes out
+ * as its own TLS record in its own sendmsg: two packets, and the client wakes up twice. Corking the
+ * session makes GnuTLS keep both and send them as one record when uncorked, right after
+ * libmicrohttpd has handed over the last byte (the completion callback runs in the same pass).
+ * Only when the socket's send buffer has room for the whole response with a wide margin, so that
+ * the uncork, which waits until everything is written, never actually waits. */
+bool pp_http_tls_cork(void *session, int fd, size_t len)
+{
+	int outq = 0, sndbuf = 0;
+	socklen_t sl = sizeof sndbuf;
+	if (!session || fd < 0 || len > 15 * 1024)
+		return false;   /* one record at most: larger responses go out record by record */
+	if (ioctl(fd, SIOCOUTQ, &outq) != 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) != 0 ||
+	    sndbuf < 0 || outq < 0 || (size_t)(sndbuf - outq) < 4 * (len + 1024))
+		return false;
+	gnutls_record_cork((gnutls_session_t)session);
+	return true;
+}
+
+void pp_http_tls_uncork(void *session)
+{
+	int rc;
+	do
+		rc = gnutls_record_uncork((gnutls_session_t)session, GNUTLS_RECORD_WAIT);
+	while (rc == GNUTLS_E_INTERRUPTED);
 }

@@ -3,10 +3,15 @@
 #include "store/sqlite_internal.h"
 #include "store/schema.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 #define STMT_CACHE_MAX 512
 #define BUSY_TIMEOUT_MS 5000
@@ -23,6 +28,9 @@ struct pp_store {
 	pthread_key_t key;
 	pthread_mutex_t lock;
 	conn *conns;            /* every connection, for close */
+	/* the WAL index's first page (pp_store_wal_header), mapped read-only once it exists */
+	_Atomic(const volatile unsigned char *) shm;
+	bool shm_tried;         /* under lock */
 };
 
 int pp_store_err(int rc)
@@ -262,12 +270,50 @@ int pp_store_open(pp_store **out, const char *path)
 	return PP_OK;
 }
 
+/* The WAL index ("-shm" file, https://www.sqlite.org/walformat.html) begins with two copies of
+ * its 48-byte header; every commit, by any connection of any process, rewrites both (second copy
+ * first), changing the change counter. The file stays while any connection is open, and ours stay
+ * open until pp_store_close, so the mapping remains valid. NULL when the database is not in WAL
+ * mode or the file cannot be mapped: callers fall back to PRAGMA data_version. */
+const volatile unsigned char *pp_store_wal_header(pp_store *st)
+{
+	const volatile unsigned char *p = atomic_load_explicit(&st->shm, memory_order_acquire);
+	char *path = NULL;
+	struct stat sb;
+	int fd = -1;
+	void *m;
+
+	if (p)
+		return p;
+	pthread_mutex_lock(&st->lock);
+	if (st->shm_tried || !(path = malloc(strlen(st->path) + sizeof "-shm")))
+		goto out;
+	snprintf(path, strlen(st->path) + sizeof "-shm", "%s-shm", st->path);
+	st->shm_tried = true;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* at least both header copies: a connection (ours, which read before) initialised it */
+	if (fd < 0 || fstat(fd, &sb) || sb.st_size < 4096)
+		goto out;
+	m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	if (m != MAP_FAILED)
+		atomic_store_explicit(&st->shm, (const volatile unsigned char *)m, memory_order_release);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	pthread_mutex_unlock(&st->lock);
+	return atomic_load_explicit(&st->shm, memory_order_acquire);
+}
+
 void pp_store_close(pp_store *st)
 {
 	conn *c, *next;
+	const volatile unsigned char *shm;
 
 	if (!st)
 		return;
+	if ((shm = atomic_load(&st->shm)))
+		munmap((void *)shm, 4096);
 	for (c = st->conns; c; c = next) {
 		next = c->next;
 		conn_close(c);

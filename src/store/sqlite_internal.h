@@ -30,5 +30,7 @@ void pp_store_bind_text(sqlite3_stmt *s, int i, const char *v);
 /* Opens a SQLite database with the house settings (WAL, synchronous=FULL, foreign keys, busy
  * timeout); used by the main store and by the audit store. */
 int pp_store_sqlite_open(const char *path, int busy_timeout_ms, sqlite3 **out);
+/* the first page of the database's WAL index, mapped read-only, or NULL (sqlite_epoch.c) */
+const volatile unsigned char *pp_store_wal_header(pp_store *st);
 
 #endif

@@ -6,7 +6,7 @@ import { copyFileSync, mkdtempSync, cpSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { cli, makeData, startServer, signIn, sqlite } from './harness.mjs';
+import { cli, makeData, setConfig, startServer, signIn, sqlite } from './harness.mjs';
 
 let d;
 before(async () => {
@@ -90,7 +90,41 @@ test('audit store unwritable: 503, no PHI sent; service recovers afterwards', as
     await new Promise((resolve) => lock.on('exit', resolve));
     const after = await c.get('/api/v1/me/summary');
     assert.equal(after.status, 200, 'recovers once the store is writable');
-  } finally { lock.kill(); await srv.stop(); }
+  } finally { lock.kill(); await srv.stop(); setConfig(d.dir, { 'server.threads': 0 }); }
+  const v = cli(['--data', d.dir, 'audit', 'verify']);
+  assert.equal(v.status, 0, 'the chain is intact after the outage: ' + v.stderr);
+});
+
+test('FHIR reads (served on the I/O threads) wait for their audit record: unwritable store → 503 OperationOutcome, no PHI; other requests are not held up', async () => {
+  setConfig(d.dir, { 'server.threads': 1 });   // one I/O thread: a held read must not block it
+  const srv = await startServer(d.dir);
+  const lock = spawn('sqlite3', [join(d.dir, 'audit.db')], { stdio: ['pipe', 'pipe', 'pipe'] });
+  try {
+    const a = d.accounts.find((x) => x.username === 'demo.patient2');
+    const c = await signIn(srv, a);
+    const path = `/fhir/Patient/${a.patient_id}`;
+    const before = await c.get(path, { headers: { accept: 'application/fhir+json' } });
+    assert.equal(before.status, 200);
+    const family = before.json.name[0].family;
+    lock.stdin.write('BEGIN EXCLUSIVE;\nSELECT 1;\n');
+    await new Promise((resolve) => lock.stdout.once('data', resolve));
+    const t0 = Date.now();
+    const pending = c.get(path, { headers: { accept: 'application/fhir+json' } });
+    // the one I/O thread is free while that read waits for the audit writer
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const meta = await c.get('/fhir/metadata', { headers: { accept: 'application/fhir+json' } });
+    assert.equal(meta.status, 200);
+    assert.ok(Date.now() - t0 < 2500, 'metadata answered while the read is held');
+    const r = await pending;
+    assert.equal(r.status, 503);
+    assert.equal(r.json.resourceType, 'OperationOutcome');
+    assert.ok(!r.text.includes(family), 'no PHI in the failed response');
+    lock.stdin.write('ROLLBACK;\n.quit\n');
+    await new Promise((resolve) => lock.on('exit', resolve));
+    const after = await c.get(path, { headers: { accept: 'application/fhir+json' } });
+    assert.equal(after.status, 200, 'recovers once the store is writable');
+    assert.equal(after.json.name[0].family, family);
+  } finally { lock.kill(); await srv.stop(); setConfig(d.dir, { 'server.threads': 0 }); }
   const v = cli(['--data', d.dir, 'audit', 'verify']);
   assert.equal(v.status, 0, 'the chain is intact after the outage: ' + v.stderr);
 });

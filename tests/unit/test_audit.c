@@ -938,6 +938,77 @@ static void test_bad_arguments(void **state)
 	}
 }
 
+/* pp_audit_submit: the event is copied (the caller's strings may go at once), done runs once
+ * with 0 when durable, or PP_EAUDIT when the store cannot take it; the chain stays intact */
+typedef struct submit_done {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int calls, last_rc;
+} submit_done;
+
+static void on_submitted(void *ctx, int rc)
+{
+	submit_done *d = ctx;
+	pthread_mutex_lock(&d->mu);
+	d->calls++;
+	d->last_rc = rc;
+	pthread_cond_signal(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+}
+
+static void wait_calls(submit_done *d, int n)
+{
+	pthread_mutex_lock(&d->mu);
+	while (d->calls < n)
+		pthread_cond_wait(&d->cv, &d->mu);
+	pthread_mutex_unlock(&d->mu);
+}
+
+static void test_submit_without_waiting(void **state)
+{
+	fixture *f = *state;
+	pp_audit_options o = opts(f, true, 1000);
+	pp_audit *a = NULL;
+	pp_audit_event ev = sample_event();
+	submit_done d = {.calls = 0, .last_rc = 1};
+	char rid[32];
+	sqlite3 *db;
+
+	pthread_mutex_init(&d.mu, NULL);
+	pthread_cond_init(&d.cv, NULL);
+	assert_int_equal(pp_audit_open(&a, &o, f->crypto), 0);
+	assert_int_equal(pp_audit_submit(a, NULL, on_submitted, &d), PP_EINVAL);
+	assert_int_equal(pp_audit_submit(a, &ev, NULL, &d), PP_EINVAL);
+	assert_int_equal(pp_audit_submit(NULL, &ev, on_submitted, &d), PP_EAUDIT);
+	snprintf(rid, sizeof rid, "obs-submitted");
+	ev.resource_id = rid;
+	assert_int_equal(pp_audit_submit(a, &ev, on_submitted, &d), 0);
+	memset(rid, 'x', sizeof rid - 1);   /* the caller's copy is gone; the queued one is not */
+	wait_calls(&d, 1);
+	assert_int_equal(d.last_rc, 0);
+	db = raw_open(f);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM audit_event WHERE resource_id = 'obs-submitted'"),
+	                 1);
+
+	/* a store that cannot be written: done reports the failure, nothing is lost or reordered */
+	raw_exec(db, "BEGIN EXCLUSIVE");
+	assert_int_equal(pp_audit_submit(a, &ev, on_submitted, &d), 0);
+	wait_calls(&d, 2);
+	assert_int_equal(d.last_rc, PP_EAUDIT);
+	raw_exec(db, "ROLLBACK");
+	assert_int_equal(pp_audit_submit(a, &ev, on_submitted, &d), 0);
+	wait_calls(&d, 3);
+	assert_int_equal(d.last_rc, 0);
+	assert_int_equal(pp_audit_record(a, &ev), 0);
+	assert_int_equal(raw_int(db, "SELECT max(seq) FROM audit_event"), 3);
+	sqlite3_close(db);
+	pp_audit_close(a);
+	assert_int_equal(d.calls, 3);   /* once each, never again at close */
+	expect_intact(f, 3);
+	pthread_cond_destroy(&d.cv);
+	pthread_mutex_destroy(&d.mu);
+}
+
 static void test_without_crypto(void **state)
 {
 	fixture *f = *state;
@@ -989,6 +1060,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_head_follows_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_without_crypto, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_submit_without_waiting, setup, teardown),
 	};
 
 	pp_log_set_level(PP_LOG_ERROR);
