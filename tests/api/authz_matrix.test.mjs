@@ -76,6 +76,11 @@ const ROWS = {
   'POST /oauth/revoke': PUBLIC('revocation of an unknown token answers 200 (RFC 7009)', '/oauth/revoke', 200, { form: { token: 'nope', client_id: 'demo-patient-app' } }),
   'POST /api/v1/enrol': PUBLIC('self-enrolment with an activation code: a wrong code is 400', '/api/v1/enrol', 400, { body: () => ({ code: 'AAAA-BBBB-CCCC-DDDD', birth_date: '1963-07-15', username: 'm.enrol', password: 'a-long-enough-passphrase-1' }) }),
 
+  // self-enrolment: an existing patient's real demographics get the same 202 as anything else (no
+  // sign of a match, nothing of the record); a made-up start id and code are refused the same way
+  'POST /api/v1/enrol/self/start': PUBLIC('self-enrolment start: one answer whatever matched', '/api/v1/enrol/self/start', 202, { body: () => ({ family_name: S.unrelated.family, given_name: S.unrelated.given, birth_date: S.unrelated.birth, channel: 'email' }) }),
+  'POST /api/v1/enrol/self/finish': PUBLIC('self-enrolment finish: a wrong code is 400', '/api/v1/enrol/self/finish', 400, { body: () => ({ start_id: 'x'.repeat(32), code: '000000', username: 'm.self', password: 'a-long-enough-passphrase-1' }) }),
+
   // -- a subject patient's record through the portal --
   'GET /api/v1/patients/:id/summary': {
     kind: 'patient', path: (s) => `/api/v1/patients/${S[s].pid}/summary`,
@@ -242,10 +247,7 @@ const ROWS = {
 // Routes other engineers added while this table was written, whose expectations the lead fills in:
 // until then each is called by no one and by a patient with an empty body, and must answer a 4xx
 // without any subject's data. Move each into ROWS above with its real expectation.
-const PENDING = {
-  'POST /api/v1/enrol/self/start': 'patient self-enrolment (demographics + a code to the contact on file)',
-  'POST /api/v1/enrol/self/finish': 'patient self-enrolment (demographics + a code to the contact on file)',
-};
+const PENDING = {};
 for (const [k, why] of Object.entries(PENDING)) ROWS[k] = { kind: 'pending', why };
 // static web assets: the UI's files carry no PHI (the data comes through the API above)
 const ASSET_WHY = 'static UI file embedded at build time: no PHI';
@@ -266,7 +268,7 @@ function fhirThreadStatus(c, s, op) {
 
 // FHIR types with expectations (fhirStatus); a type the CapabilityStatement adds beyond these is
 // reported as pending (the lead fills it in)
-const FHIR_TYPES = ['AllergyIntolerance', 'Condition', 'Device', 'DocumentReference', 'Encounter', 'Immunization',
+const FHIR_TYPES = ['AllergyIntolerance', 'Condition', 'Consent', 'Device', 'DocumentReference', 'Encounter', 'Immunization',
   'Location', 'MedicationRequest', 'Observation', 'Organization', 'Patient', 'Practitioner', 'Procedure'];
 // FHIR types: the patient's clinical record, the patient resource, and the directory
 const DIRECTORY = ['Practitioner', 'Organization', 'Location'];
@@ -278,6 +280,8 @@ function fhirStatus(c, type, s, op) {
     // the adolescent's sensitive Condition: her care team and a backend service, never her parent
     return ['care', 'system'].includes(rel(c, 'proxied')) ? 200 : 404;
   }
+  // a Consent carries the sensitive categories' labels: a parent of an adolescent is not shown hers
+  if (type === 'Consent' && r === 'proxy' && s === 'proxied') return op === 'search' ? 'empty' : 404;
   if (['own', 'care', 'proxy', 'system'].includes(r)) return 200;
   if (r === 'pool' && type === 'Patient') return 200;
   // a Patient search (?_id=) answers an empty Bundle when nothing may be shown
@@ -323,7 +327,7 @@ async function freshThread(s) {
 
 before(async () => {
   clamd = await startClamd();
-  d = makeData({ config: { 'files.clamd_socket': clamd.socket, 'limits.ip_rate_per_min': 1000000 } });
+  d = makeData({ config: { 'files.clamd_socket': clamd.socket, 'limits.ip_rate_per_min': 1000000, 'oauth.access_token_lifetime_s': 3600 } });
   // an adolescent (13) with a sensitive Condition, on demo.clinician's care team, and her parent
   const now = new Date();
   const born = new Date(Date.UTC(now.getUTCFullYear() - 13, now.getUTCMonth(), now.getUTCDate()) - 40 * 86400000).toISOString().slice(0, 10);
@@ -361,6 +365,14 @@ before(async () => {
   S.unrelated.client = await signIn(srv, acct('demo.patient3'));
   const teen = { username: 'm.teen', password: pw(cli(['--data', d.dir, 'user', 'add', '--username', 'm.teen', '--role', 'patient', '--patient', S.proxied.pid])) };
   S.proxied.client = await signIn(srv, teen);
+  // every subject records consent choices, so that each has a FHIR Consent (the teen ends on the
+  // defaults: her sensitive categories stay hidden from her parent)
+  for (const [s, choices] of [['own', [true]], ['related', [true]], ['unrelated', [true]], ['proxied', [true, false]]]) {
+    for (const v of choices) {
+      const r = await S[s].client.request('PUT', '/api/v1/me/consent', { json: { share_sensitive_with_proxies: v } });
+      assert.equal(r.status, 200, `consent of ${s}: ${r.text}`);
+    }
+  }
   const g = await who.front_desk.post(`/api/v1/patients/${S.proxied.pid}/proxies`, { username: 'm.parent', relationship: 'parent' });
   assert.equal(g.status, 201, g.text);
   S.teenGrant = g.json.id;
@@ -384,7 +396,7 @@ before(async () => {
   for (const s of ['own', 'related', 'unrelated']) {
     const r = await request('backend', 'GET', `/fhir/Patient/${S[s].pid}`);
     assert.equal(r.status, 200, r.text);
-    Object.assign(S[s], { family: r.json.name[0].family, birth: r.json.birthDate });
+    Object.assign(S[s], { family: r.json.name[0].family, given: r.json.name[0].given?.[0], birth: r.json.birthDate });
   }
   // the MRNs (the export's logical ids) of the demo accounts' records, fixed by init --demo
   Object.assign(S.own, { lid: '7bc002fa-dc52-17d6-1563-fd8901826f7d' });
