@@ -64,7 +64,7 @@ const char *pp_http_tls_priorities(const char *min_version);
 /* corks the TLS session (a gnutls_session_t) for a response of about len bytes when the socket
  * can take it whole; true when corked, and pp_http_tls_uncork must follow once it was handed over */
 bool pp_http_tls_cork(void *session, int fd, size_t len);
-void pp_http_tls_uncork(void *session);
+void pp_http_tls_uncork(void *session, int fd);
 
 /* ---- request (request.c) ---- */
 enum pp_http_req_state {
@@ -142,6 +142,7 @@ struct pp_http_request {
 	int hold_err;                  /* the first error a hold was released with */
 	bool held;                     /* suspended until the last hold is released */
 	void *corked;                  /* the TLS session corked for this response (server.c) */
+	int corked_fd;                 /* and its socket */
 };
 
 enum pp_http_upload_phase {

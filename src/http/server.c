@@ -207,8 +207,10 @@ static void cork(pp_http_request *r, size_t len)
 	const union MHD_ConnectionInfo *ts, *fd;
 	ts = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	fd = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ts && fd && ts->tls_session && pp_http_tls_cork(ts->tls_session, fd->connect_fd, len))
+	if (ts && fd && ts->tls_session && pp_http_tls_cork(ts->tls_session, fd->connect_fd, len)) {
 		r->corked = ts->tls_session;
+		r->corked_fd = fd->connect_fd;
+	}
 }
 
 /* builds the MHD response from r and queues it; the connection is closed when this fails */
@@ -795,7 +797,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	if (r->corked) {
 		/* libmicrohttpd has handed over the whole response: send it */
-		pp_http_tls_uncork(r->corked);
+		pp_http_tls_uncork(r->corked, r->corked_fd);
 		r->corked = NULL;
 	}
 	if (r->upload_ctx && r->upload && r->upload->abort) {

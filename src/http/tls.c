@@ -5,6 +5,8 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include "http/http_internal.h"
@@ -85,31 +87,42 @@ out:
 	return rc;
 }
 
-/* ---- one TLS record for a response's header and body ----
+/* ---- a response in one write ----
  * libmicrohttpd hands GnuTLS the header and the body of a response in two calls, so each goes out
  * as its own TLS record in its own sendmsg: two packets, and the client wakes up twice. Corking the
  * session makes GnuTLS keep both and send them as one record when uncorked, right after
  * libmicrohttpd has handed over the last byte (the completion callback runs in the same pass).
  * Only when the socket's send buffer has room for the whole response with a wide margin, so that
- * the uncork, which waits until everything is written, never actually waits. */
+ * the uncork, which waits until everything is written, never actually waits; and only for bodies
+ * of at least CORK_MIN bytes: for a shorter response libmicrohttpd corks the TCP socket itself
+ * (header and body then leave in one packet already) and uncorks it before our uncork writes,
+ * leaving our bytes to the kernel's 200 ms cork timer. From CORK_MIN on it always pushes. */
+#define CORK_MIN 1400   /* libmicrohttpd pushes the header alone from 1400 bytes of response on */
+#define CORK_MAX (64 * 1024)   /* a few records; larger bodies go out as libmicrohttpd writes them */
+
 bool pp_http_tls_cork(void *session, int fd, size_t len)
 {
 	int outq = 0, sndbuf = 0;
 	socklen_t sl = sizeof sndbuf;
-	if (!session || fd < 0 || len > 15 * 1024)
+	if (!session || fd < 0 || len < CORK_MIN || len > CORK_MAX)
 		return false;   /* one record at most: larger responses go out record by record */
 	if (ioctl(fd, SIOCOUTQ, &outq) != 0 ||
 	    getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) != 0 ||
-	    sndbuf < 0 || outq < 0 || (size_t)(sndbuf - outq) < 4 * (len + 1024))
+	    sndbuf < 0 || outq < 0 || (size_t)(sndbuf - outq) < 2 * (len + 1024))
 		return false;
 	gnutls_record_cork((gnutls_session_t)session);
 	return true;
 }
 
-void pp_http_tls_uncork(void *session)
+void pp_http_tls_uncork(void *session, int fd)
 {
+	const int off = 0, on = 1;
 	int rc;
 	do
 		rc = gnutls_record_uncork((gnutls_session_t)session, GNUTLS_RECORD_WAIT);
 	while (rc == GNUTLS_E_INTERRUPTED);
+	/* libmicrohttpd set the socket's cork and Nagle options for its own writes, which came before
+	 * ours: push what we wrote now (its view of the options only costs it some batching later) */
+	setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
