@@ -112,12 +112,20 @@ static int session(pp_app *app, pp_http_request *r, pp_principal *p)
 	return 0;
 }
 
+/* a proxy reaches the record for the patient: the audit records say "proxy X for patient Y" */
+static void acting_for(pp_principal *p, const pp_policy_decision *d, const char *patient_pub)
+{
+	if (d->effect != PP_POLICY_DENY && !strcmp(d->reason, "proxy"))
+		snprintf(p->on_behalf_of, sizeof p->on_behalf_of, "patient:%.39s", patient_pub);
+}
+
 static int audit(pp_app *app, const pp_principal *p, const char *action, const char *patient,
                  const char *rtype, const char *rid, const char *outcome, const char *purpose,
                  const char *detail)
 {
 	pp_audit_event ev = {
-		.actor = p->actor, .actor_role = p->role[0] ? p->role : NULL, .patient = patient,
+		.actor = p->actor, .actor_role = p->role[0] ? p->role : NULL,
+		.on_behalf_of = p->on_behalf_of[0] ? p->on_behalf_of : NULL, .patient = patient,
 		.action = action, .resource_type = rtype, .resource_id = rid, .outcome = outcome,
 		.source_ip = p->source_ip, .user_agent = p->user_agent,
 		.session_id = p->session_id[0] ? p->session_id : NULL, .purpose = purpose,
@@ -272,6 +280,7 @@ static int up_begin(void *vapp, pp_http_request *r, void **ctx)
 		                 &(pp_policy_target){.patient_id = c->patient_id,
 		                                     .resource_type = "DocumentReference"}, &d);
 	}
+	acting_for(&c->p, &d, c->patient_pub);
 	if (d.effect == PP_POLICY_DENY) {
 		rc = audit(app, &c->p, "file.upload", c->patient_pub, "Binary", NULL, "denied", d.purpose,
 		           d.reason);
@@ -520,6 +529,7 @@ static int h_download(void *vapp, pp_http_request *r)
 		                                                          : "DocumentReference",
 		                                     .pool_id = att ? pool_id : 0},
 		                 &d);
+		acting_for(&p, &d, pub);
 	}
 	if (!found || d.effect == PP_POLICY_DENY) {
 		if (audit(app, &p, "file.download", pub, "Binary", found ? info.id : NULL, "denied",
@@ -606,6 +616,7 @@ static int h_documents(void *vapp, pp_http_request *r)
 	pp_policy_decide(app, &p, PP_POLICY_SEARCH,
 	                &(pp_policy_target){.patient_id = patient_id, .resource_type = "DocumentReference"},
 	                &d);
+	acting_for(&p, &d, pub);
 	if (d.effect == PP_POLICY_DENY) {
 		if (audit(app, &p, "search", pub, "DocumentReference", NULL, "denied", d.purpose, d.reason))
 			return audit_failed(r);

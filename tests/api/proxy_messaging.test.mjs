@@ -209,6 +209,10 @@ test('an attachment sent by the proxy reaches the pool', async () => {
   const dl = await u.nurse.get(`/api/v1/files/${up.json.file_id}`);
   assert.equal(dl.status, 200);
   assert.equal((await u.carer.get(`/api/v1/files/${up.json.file_id}`)).status, 200);
+  // the proxy's upload and download are audited as on the patient's behalf
+  const rows = (action) => sqlite(auditDb(), `SELECT coalesce(on_behalf_of,'') FROM audit_event WHERE action='${action}' AND resource_id='${up.json.file_id}' AND outcome='success' ORDER BY seq`).trim().split('\n');
+  assert.deepEqual(rows('file.upload'), [`patient:${alicePub}`]);
+  assert.ok(rows('file.download').includes(`patient:${alicePub}`), rows('file.download').join(','));
 });
 
 test('the full proxy reads the conversations as FHIR Communication too, on the patient\'s behalf', async () => {
