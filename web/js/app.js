@@ -13,6 +13,7 @@ import { summaryView } from './views/summary.js';
 import { consentView, appsView } from './views/consent.js';
 import { messagesView, refreshUnread } from './views/messages.js';
 import { staffHomeView, chartView, privacyQueueView } from './views/staff.js';
+import { proxyHomeView } from './views/proxyhome.js';
 import { documentsView } from './views/documents.js';
 
 const SITE = 'Patient Portal';
@@ -80,7 +81,8 @@ function setNav(state) {
   if (state !== 'full') currentRole = null;
   if (navReviews) navReviews.hidden = !(state === 'full' && currentRole === 'privacy_officer');
   if (navDocuments) navDocuments.hidden = !(state === 'full' && currentRole === 'patient');
-  navSummary.textContent = currentRole && currentRole !== 'patient' && currentRole !== 'proxy' ? 'My patients' : 'Health summary';
+  navSummary.textContent = currentRole === 'proxy' ? 'People you act for'
+    : currentRole && currentRole !== 'patient' ? 'My patients' : 'Health summary';
   if (navMessages) navMessages.hidden = state !== 'full';
   if (state === 'full') refreshUnread(navUnread);
 }
@@ -178,7 +180,9 @@ function showState(state, extra = {}) {
       .catch((err) => sessionLost(err));
   } else if (state === 'full' && window.location.hash === '#/privacy' && currentRole === 'privacy_officer') {
     show(privacyQueueView({ onError: sessionLost }));
-  } else if (state === 'full' && currentRole !== 'patient' && currentRole !== 'proxy') {
+  } else if (state === 'full' && currentRole === 'proxy') {
+    show(proxyHomeView({ onError: sessionLost }));
+  } else if (state === 'full' && currentRole !== 'patient') {
     show(staffHomeView({ onError: sessionLost }));
   } else if (state === 'full') {
     show(summaryView({ api, notice: extra.notice, onError: sessionLost }));
@@ -212,7 +216,7 @@ signOutButton.addEventListener('click', () => endSession('signedOut'));
 // Messages live under #/messages…: following a link there re-renders the view.
 window.addEventListener('hashchange', () => {
   if (!currentState && window.location.hash === '#/signup') showSignin();
-  if (currentState === 'full' && /^#\/(messages|patients\/|privacy$|documents)/.test(window.location.hash)) showState('full');
+  if (currentState === 'full' && /^#\/(messages|patients\/|privacy$|documents|$)/.test(window.location.hash)) showState('full');
 });
 navSummary.addEventListener('click', (ev) => {
   ev.preventDefault();

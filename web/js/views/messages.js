@@ -8,6 +8,7 @@
 import { request, upload } from '../api.js';
 import { h, clear, nextId, showError, setBusy } from '../dom.js';
 import { fmtDate } from '../format.js';
+import { actingFor } from './proxyhome.js';
 
 const KINDS = [
   { value: 'text', label: 'A question or message' },
@@ -17,19 +18,22 @@ const KINDS = [
 ];
 const kindLabel = (k) => (KINDS.find((x) => x.value === k) || KINDS[0]).label;
 
+// a proxy names the record they act for (chosen on their home page); thread calls need not
+let proxy = false;
+const forWhom = () => (proxy && actingFor() ? `?patient=${encodeURIComponent(actingFor())}` : '');
 const msgApi = {
-  me: () => request('GET', '/me'),
+  me: () => request('GET', '/me').then((me) => { proxy = me.role === 'proxy'; return me; }),
   pools: () => request('GET', '/messages/pools'),
-  choices: () => request('GET', '/messages/choices'),
-  inbox: () => request('GET', '/messages/threads'),
+  choices: () => request('GET', `/messages/choices${forWhom()}`),
+  inbox: () => request('GET', `/messages/threads${forWhom()}`),
   thread: (id) => request('GET', `/messages/threads/${encodeURIComponent(id)}`),
-  create: (body) => request('POST', '/messages/threads', body),
+  create: (body) => request('POST', `/messages/threads${forWhom()}`, body),
   reply: (id, body) => request('POST', `/messages/threads/${encodeURIComponent(id)}/messages`, body),
   read: (id) => request('POST', `/messages/threads/${encodeURIComponent(id)}/read`),
   saveDraft: (id, body) => request('PUT', `/messages/threads/${encodeURIComponent(id)}/draft`, { body }),
   dropDraft: (id) => request('DELETE', `/messages/threads/${encodeURIComponent(id)}/draft`),
   reassign: (id, poolId, reason) => request('POST', `/messages/threads/${encodeURIComponent(id)}/reassign`, { pool_id: poolId, reason }),
-  unread: () => request('GET', '/messages/unread'),
+  unread: () => request('GET', `/messages/unread${forWhom()}`),
 };
 
 // The unread badge in the site navigation ("Messages (3)"); quiet on errors.
@@ -62,7 +66,7 @@ function go(hash) { window.location.hash = hash; }
 
 // ---------------- inbox ----------------
 function inboxView({ me, onError }) {
-  const staff = me.role !== 'patient';
+  const staff = me.role !== 'patient' && me.role !== 'proxy';
   const err = alertBox();
   const list = h('ul', { class: 'msg-list', 'aria-labelledby': 'msg-inbox-title' });
   const status = h('p', { class: 'muted', role: 'status' }, 'Loading your messages…');
@@ -116,7 +120,8 @@ async function uploadAll(input, path) {
 
 // ---------------- one conversation ----------------
 function messageNode(m, staffView) {
-  const who = m.mine ? 'You' : m.side === 'staff' ? 'Care team' : 'Patient';
+  const proxyAuthor = m.author && m.author.role === 'proxy' ? `${m.author.name} for ${m.author.for || 'the patient'}` : null;
+  const who = m.mine ? 'You' : m.side === 'staff' ? 'Care team' : proxyAuthor || 'Patient';
   const receipt = m.mine ? (m.side === 'patient' ? m.read.staff : m.read.patient) : null;
   return h('li', { class: ['msg-bubble', m.mine && 'is-mine'] },
     h('p', { class: 'msg-meta' }, h('strong', null, who), ` · ${when(m.sent)}`),
@@ -130,7 +135,7 @@ function messageNode(m, staffView) {
 }
 
 function threadView({ id, me, onError }) {
-  const staff = me.role !== 'patient';
+  const staff = me.role !== 'patient' && me.role !== 'proxy';
   const err = alertBox();
   const body = h('div', null, h('p', { class: 'muted', role: 'status' }, 'Loading the conversation…'));
   const node = h('div', { class: 'view msg-view' },
@@ -278,7 +283,8 @@ function composeView({ me, onError }) {
       }
       setBusy(send, true, 'Sending…');
       try {
-        req.attachments = await uploadAll(composeAttach.input, `/patients/${encodeURIComponent(me.patient_id)}/files`);
+        const recordId = me.role === 'proxy' ? actingFor() : me.patient_id;
+        req.attachments = await uploadAll(composeAttach.input, `/patients/${encodeURIComponent(recordId)}/files`);
         const t = await msgApi.create(req);
         go(`#/messages/t/${t.id}`);
       } catch (e) { failed(err, e, onError); } finally { setBusy(send, false); }
@@ -286,6 +292,14 @@ function composeView({ me, onError }) {
     body.appendChild(form);
   }).catch((e) => { clear(body); failed(err, e, onError); });
   return { node, title: 'New message' };
+}
+
+// A proxy who has not chosen whose messages to see
+function chooseFirstView() {
+  const node = h('div', { class: 'view msg-view' },
+    h('h1', { tabindex: '-1' }, 'Messages'),
+    h('p', null, 'Choose whose messages to see on ', h('a', { href: '#/' }, 'People you act for'), '.'));
+  return { node, title: 'Messages' };
 }
 
 // The view for the current #/messages… hash.
@@ -297,7 +311,8 @@ export function messagesView({ onError }) {
     let v;
     const m = /^#\/messages\/t\/([0-9a-f]{32})/.exec(hash);
     if (m) v = threadView({ id: m[1], me, onError });
-    else if (hash.startsWith('#/messages/new') && me.role === 'patient') v = composeView({ me, onError });
+    else if (me.role === 'proxy' && !actingFor()) v = chooseFirstView();
+    else if (hash.startsWith('#/messages/new') && (me.role === 'patient' || me.role === 'proxy')) v = composeView({ me, onError });
     else v = inboxView({ me, onError });
     clear(holder);
     holder.appendChild(v.node);
