@@ -461,11 +461,10 @@ int pp_audit_record(pp_audit *a, const pp_audit_event *ev)
 
 int pp_audit_submit(pp_audit *a, const pp_audit_event *ev, pp_audit_done_cb done, void *ctx)
 {
-	const char *const *src[] = {
-		&ev->actor, &ev->actor_role, &ev->on_behalf_of, &ev->patient, &ev->action,
-		&ev->resource_type, &ev->resource_id, &ev->outcome, &ev->source_ip, &ev->user_agent,
-		&ev->session_id, &ev->purpose, &ev->request_id, &ev->detail};
-	enum { NF = sizeof src / sizeof src[0] };
+	enum { NF = 14 };   /* the event's strings */
+	_Static_assert(sizeof(pp_audit_event) == NF * sizeof(const char *),
+	               "pp_audit_submit copies every string of pp_audit_event");
+	const char *const *src[NF];
 	size_t len[NF], total = 0;
 	const char **dst[NF];
 	waiter *w;
@@ -475,6 +474,13 @@ int pp_audit_submit(pp_audit *a, const pp_audit_event *ev, pp_audit_done_cb done
 		return PP_EAUDIT;
 	if (!ev || !done)
 		return PP_EINVAL;
+	{
+		const char *const *e[NF] = {
+			&ev->actor, &ev->actor_role, &ev->on_behalf_of, &ev->patient, &ev->action,
+			&ev->resource_type, &ev->resource_id, &ev->outcome, &ev->source_ip,
+			&ev->user_agent, &ev->session_id, &ev->purpose, &ev->request_id, &ev->detail};
+		memcpy(src, e, sizeof src);
+	}
 	for (size_t i = 0; i < NF; i++) {
 		len[i] = *src[i] ? strlen(*src[i]) + 1 : 0;
 		total += len[i];
