@@ -144,7 +144,7 @@ static int h_enrol(void *vapp, pp_http_request *r)
 	pp_store_activation a;
 	pp_principal p;
 	json_t *body = NULL;
-	const char *code, *bd, *user, *pass, *why = NULL;
+	const char *code, *bd, *user, *pass;
 	char plain[CODE_LEN + 1] = "", key[80], pub[40] = "", detail[48];
 	int64_t now = pp_clock_now_ms(), uid = 0, existing = 0;
 	int retry = 0, rc;
@@ -196,19 +196,10 @@ static int h_enrol(void *vapp, pp_http_request *r)
 		rc = pp_http_error(r, 409, "account_exists", "This record already has a portal account");
 		goto out;
 	}
-	if (pp_auth_password_policy(app->auth, pass, user, &why)) {
-		rc = pp_http_error(r, 400, "weak_password", why && !strcmp(why, "common")
-		                   ? "This password is too common; choose another"
-		                   : "Choose a longer password that does not contain the username");
+	if ((rc = pp_portal_patient_account_add(app, r, user, pass, a.patient_id, &uid))) {
+		rc = rc > 0 ? 0 : rc;   /* 1: refused with an answer (weak password, username taken) */
 		goto out;
 	}
-	rc = pp_auth_user_add(app->auth, user, pass, "patient", a.patient_id, &uid);
-	if (rc == PP_EEXISTS) {
-		rc = pp_http_error(r, 409, "username_taken", "That username is taken; choose another");
-		goto out;
-	}
-	if (rc)
-		goto out;
 	/* single use, even against a concurrent second attempt: the loser's account is removed */
 	if ((rc = pp_store_activation_use(app->store, a.digest, pp_clock_now_ms(), uid)) ||
 	    (rc = pp_store_user_set_assurance(app->store, uid, "in-person"))) {

@@ -335,7 +335,7 @@ static int h_finish(void *vapp, pp_http_request *r)
 	pp_store_resource res;
 	pp_principal p;
 	json_t *body = NULL;
-	const char *sid, *code, *user, *pass, *why = NULL;
+	const char *sid, *code, *user, *pass;
 	char plain[CODE_DIGITS + 1] = "", pub[40] = "", assurance[48], detail[64];
 	uint8_t d[32];
 	int64_t now = pp_clock_now_ms(), uid = 0, existing = 0;
@@ -392,19 +392,10 @@ static int h_finish(void *vapp, pp_http_request *r)
 		                   "Sign in, or use \"forgot password\" at the front desk.");
 		goto out;
 	}
-	if (pp_auth_password_policy(app->auth, pass, user, &why)) {
-		rc = pp_http_error(r, 400, "weak_password", why && !strcmp(why, "common")
-		                   ? "This password is too common; choose another"
-		                   : "Choose a longer password that does not contain the username");
+	if ((rc = pp_portal_patient_account_add(app, r, user, pass, e.patient_id, &uid))) {
+		rc = rc > 0 ? 0 : rc;   /* 1: refused with an answer (weak password, username taken) */
 		goto out;
 	}
-	rc = pp_auth_user_add(app->auth, user, pass, "patient", e.patient_id, &uid);
-	if (rc == PP_EEXISTS) {
-		rc = pp_http_error(r, 409, "username_taken", "That username is taken; choose another");
-		goto out;
-	}
-	if (rc)
-		goto out;
 	snprintf(assurance, sizeof assurance, "self-demographics+otp:%s", e.channel);
 	/* single use, even against a concurrent second attempt: the loser's account is removed */
 	if (pp_store_enrol_self_use(app->store, e.id, pp_clock_now_ms(), uid) ||

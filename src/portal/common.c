@@ -179,3 +179,23 @@ int pp_portal_new_id(int64_t *row, char pub[40])
 	pp_wipe(b, sizeof b);
 	return 0;
 }
+
+int pp_portal_patient_account_add(pp_app *app, pp_http_request *r, const char *user,
+                                  const char *pass, int64_t patient_id, int64_t *uid)
+{
+	const char *why = NULL;
+	int rc;
+
+	if (pp_auth_password_policy(app->auth, pass, user, &why)) {
+		pp_http_error(r, 400, "weak_password", why && !strcmp(why, "common")
+		              ? "This password is too common; choose another"
+		              : "Choose a longer password that does not contain the username");
+		return 1;
+	}
+	rc = pp_auth_user_add(app->auth, user, pass, "patient", patient_id, uid);
+	if (rc == PP_EEXISTS) {
+		pp_http_error(r, 409, "username_taken", "That username is taken; choose another");
+		return 1;
+	}
+	return rc;
+}

@@ -57,4 +57,9 @@ int pp_portal_enrol_demo_key(const char *family, const char *given, const char *
 int pp_portal_proxy_routes(struct pp_http_server *s, pp_app *app);
 int pp_portal_contact_routes(struct pp_http_server *s, pp_app *app);
 
+/* a patient account for an enrolment (activation code or self-enrolment): 0 with *uid set; 1 when
+ * refused with the answer set (weak password: 400, username taken: 409); or a negative PP_E* code */
+int pp_portal_patient_account_add(pp_app *app, pp_http_request *r, const char *user,
+                                  const char *pass, int64_t patient_id, int64_t *uid);
+
 #endif
