@@ -198,6 +198,8 @@ static void *writer_main(void *arg)
 	pp_audit *a = arg;
 	bool timed = can_checkpoint(a) && a->opt.checkpoint_seconds > 0;
 
+	pthread_setname_np(pthread_self(), "pp-audit");   /* for top -H and perf */
+
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
 		waiter *batch, *last;

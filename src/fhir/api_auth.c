@@ -8,6 +8,7 @@
 #include "store/store_epoch.h"
 
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -253,7 +254,11 @@ int pp_fhir_api_authenticate(pp_app *app, pp_http_request *r, pp_fhir_caller *c)
 	const char *authz = pp_http_header(r, "Authorization");
 	const char *method = pp_http_method(r);
 
-	memset(c, 0, sizeof *c);
+	/* all but the grant's unused scope room (the caller struct is 14 KiB, zeroed per request) */
+	memset(c, 0, offsetof(pp_fhir_caller, grant));
+	pp_oauth_grant_clear(&c->grant);
+	memset((char *)c + offsetof(pp_fhir_caller, grant) + sizeof c->grant, 0,
+	       sizeof *c - offsetof(pp_fhir_caller, grant) - sizeof c->grant);
 	c->r = r;
 	base_principal(r, c);
 	if (authz) {

@@ -79,5 +79,13 @@ int pp_fhir_cache_ids(pp_store *st, uint64_t epoch, int64_t patient_id, const ch
  * call only where the row would otherwise be opened, after every check */
 bool pp_fhir_cache_text_get(pp_store *st, uint64_t epoch, int64_t id, pp_buf *out);
 void pp_fhir_cache_text_put(pp_store *st, uint64_t epoch, int64_t id, const char *text, size_t len);
+/* the entries [offset, end) of a search page over every row of a patient's compartment of type
+ * (interned) in row order, as the search handler writes them, and the served ids for its audit
+ * record (the same PHI rules); appended to entries and ids on a hit */
+bool pp_fhir_cache_page_get(pp_store *st, uint64_t epoch, int64_t patient_id, const char *type,
+                            uint32_t offset, uint32_t end, pp_buf *entries, pp_buf *ids);
+void pp_fhir_cache_page_put(pp_store *st, uint64_t epoch, int64_t patient_id, const char *type,
+                            uint32_t offset, uint32_t end, const char *entries, size_t len,
+                            const char *ids, size_t ids_len);
 
 #endif

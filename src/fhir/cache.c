@@ -337,56 +337,62 @@ int pp_fhir_cache_ids(pp_store *st, uint64_t epoch, int64_t patient_id, const ch
 	return PP_OK;
 }
 
-/* ---- served text ----
- * The served form of a row (its decrypted body with the served id, meta and rewritten references)
- * is the one thing here that is PHI in the clear. It is kept because opening, scanning and
- * rewriting each row was most of a search's work, and it is kept under these rules:
- *   - it is handed out only by the read and search handlers, after the same authentication, scope
- *     and policy checks on the same row and before the same one audit record: a hit replaces the
- *     decryption, never a check (callers look it up only where they would decrypt);
- *   - keyed by row id under the store epoch: any commit (a new version, a new or removed reference
- *     target) retires it, as for the rows above;
- *   - bounded: one fixed arena of TEXT_SLOTS x TEXT_SLOT bytes, allocated once, locked in RAM (mlock:
- *     never swapped to disk) and left out of core dumps (MADV_DONTDUMP); where the arena cannot be
- *     locked there is no text cache at all. A slot is overwritten in place and its unused tail
- *     wiped, so no copy is left behind; texts longer than a slot are not kept.
- * Whoever can read this process's memory can read the data key next to it as well, so the arena
- * adds no reach; it keeps the recently served rows only. */
+/* ---- served text and served pages ----
+ * The served form of a row (its decrypted body with the served id, meta and rewritten references),
+ * and the entries of a search page made of such rows, are the one thing here that is PHI in the
+ * clear. They are kept because opening, scanning and rewriting each row was most of a read's and a
+ * search's work, and they are kept under these rules:
+ *   - they are handed out only by the read and search handlers, after the same authentication,
+ *     scope and policy checks on the same rows and before the same one audit record: a hit replaces
+ *     the decryption and the writing, never a check (callers look them up only where they would
+ *     write the same bytes themselves);
+ *   - keyed under the store epoch: any commit (a new version, a new or removed reference target, a
+ *     row added to or removed from a compartment) retires them, as for the rows above;
+ *   - bounded: each kind has one fixed arena of slots, allocated once, locked in RAM (mlock: never
+ *     swapped to disk) and left out of core dumps (MADV_DONTDUMP); where the arena cannot be locked
+ *     there is no such cache at all. A slot is overwritten in place and its unused tail wiped, so no
+ *     copy is left behind; values longer than a slot are not kept.
+ * Whoever can read this process's memory can read the data key next to it as well, so the arenas
+ * add no reach; they keep the recently served rows and pages only. */
 
 #include <sys/mman.h>
 
-#define TEXT_SLOT 4096
-#define TEXT_WAYS 4
-#define TEXT_BYTES_MAX ((size_t)16 << 20)
-#define TEXT_BYTES_MIN ((size_t)1 << 20)
+#define PLAIN_KEY 24
 
-typedef struct text_slot {
-	int64_t id;
+typedef struct plain_slot {
+	uint8_t key[PLAIN_KEY];
 	uint64_t epoch;                /* 0: empty */
 	const pp_store *st;
 	uint64_t tick;
-	size_t len;
-} text_slot;
+	size_t len, len2;              /* the value: two parts, one after the other in the slot */
+} plain_slot;
 
-typedef struct text_cache {
+typedef struct plain_cache {
+	const char *what;
+	size_t slot, ways, bytes_max, bytes_min;
+	pthread_once_t once;
 	pthread_mutex_t mu[LOCKS];
 	size_t nsets;
-	text_slot *slots;              /* nsets * TEXT_WAYS */
-	char *arena;                   /* nsets * TEXT_WAYS * TEXT_SLOT, mlock'ed */
+	plain_slot *slots;             /* nsets * ways */
+	char *arena;                   /* nsets * ways * slot, mlock'ed */
 	_Atomic uint64_t tick;
-} text_cache;
+	bool ready;
+} plain_cache;
 
-static text_cache *g_text;
-static pthread_once_t g_text_once = PTHREAD_ONCE_INIT;
+/* a row's served text: 4 KiB slots, 16 MiB (at least 1 MiB) */
+static plain_cache g_text = { .what = "served-text", .slot = 4096, .ways = 4,
+                              .bytes_max = (size_t)16 << 20, .bytes_min = (size_t)1 << 20,
+                              .once = PTHREAD_ONCE_INIT };
+/* a search page's entries and their ids: 64 KiB slots, 2 MiB (at least 512 KiB) */
+static plain_cache g_page = { .what = "search-page", .slot = (size_t)64 << 10, .ways = 4,
+                              .bytes_max = (size_t)2 << 20, .bytes_min = (size_t)512 << 10,
+                              .once = PTHREAD_ONCE_INIT };
 
-static void text_init(void)
+static void plain_init(plain_cache *t)
 {
-	text_cache *t = calloc(1, sizeof *t);
 	size_t bytes;
 
-	if (!t)
-		return;
-	for (bytes = TEXT_BYTES_MAX; bytes >= TEXT_BYTES_MIN; bytes /= 2) {
+	for (bytes = t->bytes_max; bytes >= t->bytes_min; bytes /= 2) {
 		void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED)
 			continue;
@@ -397,77 +403,88 @@ static void text_init(void)
 		munmap(p, bytes);
 	}
 	if (!t->arena) {
-		pp_log_info("fhir: no served-text cache (memory cannot be locked)");
-		free(t);
+		pp_log_info("fhir: no %s cache (memory cannot be locked)", t->what);
 		return;
 	}
-	t->nsets = bytes / TEXT_SLOT / TEXT_WAYS;
-	if (!(t->slots = calloc(t->nsets * TEXT_WAYS, sizeof *t->slots))) {
+	t->nsets = bytes / t->slot / t->ways;
+	if (!(t->slots = calloc(t->nsets * t->ways, sizeof *t->slots))) {
 		munlock(t->arena, bytes);
 		munmap(t->arena, bytes);
-		free(t);
+		t->arena = NULL;
 		return;
 	}
 	for (int i = 0; i < LOCKS; i++)
 		pthread_mutex_init(&t->mu[i], NULL);
-	g_text = t;
+	t->ready = true;
 }
 
-static text_cache *text_get(void)
+static void text_init(void) { plain_init(&g_text); }
+static void page_init(void) { plain_init(&g_page); }
+
+static plain_cache *plain_ready(plain_cache *t)
 {
-	pthread_once(&g_text_once, text_init);
-	return g_text;
+	pthread_once(&t->once, t == &g_text ? text_init : page_init);
+	return t->ready ? t : NULL;
 }
 
-static size_t text_set(const text_cache *t, int64_t id)
+/* appends the cached value's parts to out1 and out2 (out2 may be NULL for one-part values) */
+static bool plain_get(plain_cache *t, const pp_store *st, uint64_t epoch,
+                      const uint8_t key[PLAIN_KEY], pp_buf *out1, pp_buf *out2)
 {
-	return (size_t)(fnv((const uint8_t *)&id, sizeof id) % t->nsets);
-}
-
-bool pp_fhir_cache_text_get(pp_store *st, uint64_t epoch, int64_t id, pp_buf *out)
-{
-	text_cache *t;
-	size_t set;
+	size_t set, m1 = out1->len, m2 = out2 ? out2->len : 0;
 	bool hit = false;
 
-	if (!epoch || !(t = text_get()))
+	if (!epoch || !(t = plain_ready(t)))
 		return false;
-	set = text_set(t, id);
+	set = (size_t)(fnv(key, PLAIN_KEY) % t->nsets);
 	pthread_mutex_lock(&t->mu[set % LOCKS]);
-	for (size_t i = set * TEXT_WAYS; i < (set + 1) * TEXT_WAYS; i++) {
-		text_slot *s = &t->slots[i];
-		if (s->epoch != epoch || s->id != id || s->st != st)
+	for (size_t i = set * t->ways; i < (set + 1) * t->ways; i++) {
+		plain_slot *s = &t->slots[i];
+		const char *v = t->arena + i * t->slot;
+		if (s->epoch != epoch || s->st != st || memcmp(s->key, key, PLAIN_KEY))
 			continue;
-		if (pp_buf_append(out, t->arena + i * TEXT_SLOT, s->len) == PP_OK) {
+		if (pp_buf_append(out1, v, s->len) == PP_OK &&
+		    (!out2 || pp_buf_append(out2, v + s->len, s->len2) == PP_OK)) {
 			s->tick = atomic_fetch_add(&t->tick, 1);
 			hit = true;
 		}
 		break;
 	}
 	pthread_mutex_unlock(&t->mu[set % LOCKS]);
+	if (!hit) {   /* nothing half-appended */
+		out1->len = m1;
+		if (out1->data)
+			out1->data[m1] = '\0';
+		if (out2) {
+			out2->len = m2;
+			if (out2->data)
+				out2->data[m2] = '\0';
+		}
+	}
 	return hit;
 }
 
-void pp_fhir_cache_text_put(pp_store *st, uint64_t epoch, int64_t id, const char *text, size_t len)
+static void plain_put(plain_cache *t, const pp_store *st, uint64_t epoch,
+                      const uint8_t key[PLAIN_KEY], const char *v1, size_t l1, const char *v2,
+                      size_t l2)
 {
-	text_cache *t;
-	text_slot *victim = NULL;
+	plain_slot *victim = NULL;
 	size_t set, vi = 0;
 
-	if (!epoch || len > TEXT_SLOT || !(t = text_get()))
+	if (!epoch || !(t = plain_ready(t)) || l1 > t->slot || l2 > t->slot - l1)
 		return;
-	set = text_set(t, id);
+	set = (size_t)(fnv(key, PLAIN_KEY) % t->nsets);
 	pthread_mutex_lock(&t->mu[set % LOCKS]);
-	for (size_t i = set * TEXT_WAYS; i < (set + 1) * TEXT_WAYS; i++) {
-		text_slot *s = &t->slots[i];
-		if (s->epoch && s->id == id && s->st == st) {
+	for (size_t i = set * t->ways; i < (set + 1) * t->ways; i++) {
+		plain_slot *s = &t->slots[i];
+		if (s->epoch && s->st == st && !memcmp(s->key, key, PLAIN_KEY)) {
 			victim = s->epoch <= epoch ? s : NULL;   /* never overwrite a newer fill */
 			vi = i;
 			goto chosen;
 		}
 	}
-	for (size_t i = set * TEXT_WAYS; i < (set + 1) * TEXT_WAYS; i++) {
-		text_slot *s = &t->slots[i];
+	for (size_t i = set * t->ways; i < (set + 1) * t->ways; i++) {
+		plain_slot *s = &t->slots[i];
 		if (!s->epoch || s->epoch < epoch) {
 			victim = s;
 			vi = i;
@@ -480,15 +497,71 @@ void pp_fhir_cache_text_put(pp_store *st, uint64_t epoch, int64_t id, const char
 	}
 chosen:
 	if (victim) {
-		char *slot = t->arena + vi * TEXT_SLOT;
-		memcpy(slot, text, len);
-		if (victim->len > len)
-			pp_wipe(slot + len, victim->len - len);
-		victim->id = id;
+		char *slot = t->arena + vi * t->slot;
+		size_t old = victim->len + victim->len2;
+		memcpy(slot, v1, l1);
+		if (l2)
+			memcpy(slot + l1, v2, l2);
+		if (old > l1 + l2)
+			pp_wipe(slot + l1 + l2, old - l1 - l2);
+		memcpy(victim->key, key, PLAIN_KEY);
 		victim->epoch = epoch;
 		victim->st = st;
-		victim->len = len;
+		victim->len = l1;
+		victim->len2 = l2;
 		victim->tick = atomic_fetch_add(&t->tick, 1);
 	}
 	pthread_mutex_unlock(&t->mu[set % LOCKS]);
+}
+
+static void text_key(int64_t id, uint8_t key[PLAIN_KEY])
+{
+	memset(key, 0, PLAIN_KEY);
+	memcpy(key, &id, sizeof id);
+}
+
+bool pp_fhir_cache_text_get(pp_store *st, uint64_t epoch, int64_t id, pp_buf *out)
+{
+	uint8_t key[PLAIN_KEY];
+
+	text_key(id, key);
+	return plain_get(&g_text, st, epoch, key, out, NULL);
+}
+
+void pp_fhir_cache_text_put(pp_store *st, uint64_t epoch, int64_t id, const char *text, size_t len)
+{
+	uint8_t key[PLAIN_KEY];
+
+	text_key(id, key);
+	plain_put(&g_text, st, epoch, key, text, len, NULL, 0);
+}
+
+/* type is interned (pp_fhir_api_type), so its address names it */
+static void page_key(int64_t patient_id, const char *type, uint32_t offset, uint32_t end,
+                     uint8_t key[PLAIN_KEY])
+{
+	memset(key, 0, PLAIN_KEY);
+	memcpy(key, &patient_id, 8);
+	memcpy(key + 8, &type, sizeof type);
+	memcpy(key + 16, &offset, 4);
+	memcpy(key + 20, &end, 4);
+}
+
+bool pp_fhir_cache_page_get(pp_store *st, uint64_t epoch, int64_t patient_id, const char *type,
+                            uint32_t offset, uint32_t end, pp_buf *entries, pp_buf *ids)
+{
+	uint8_t key[PLAIN_KEY];
+
+	page_key(patient_id, type, offset, end, key);
+	return plain_get(&g_page, st, epoch, key, entries, ids);
+}
+
+void pp_fhir_cache_page_put(pp_store *st, uint64_t epoch, int64_t patient_id, const char *type,
+                            uint32_t offset, uint32_t end, const char *entries, size_t len,
+                            const char *ids, size_t ids_len)
+{
+	uint8_t key[PLAIN_KEY];
+
+	page_key(patient_id, type, offset, end, key);
+	plain_put(&g_page, st, epoch, key, entries, len, ids, ids_len);
 }

@@ -179,6 +179,8 @@ enum pp_fhir_sort {
 	PP_FHIR_SORT_UPDATED_DESC,
 };
 
+/* pp_fhir_search_parse does not zero the whole (45 KiB) struct: a new member must get its initial
+ * value in search_init (search.c); arrays are read only up to their counts */
 typedef struct pp_fhir_search {
 	const char *type;                  /* interned resource type */
 	char patient[64];                  /* opaque Patient id from patient= / subject=, "" none */

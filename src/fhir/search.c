@@ -868,6 +868,28 @@ out:
 	return rc;
 }
 
+/* Every member a reader may look at before any parameter is added: the arrays are read only up to
+ * their counts, and each element is written whole when it is added (a filter is zeroed first). The
+ * struct is 45 KiB, most of it arrays: zeroing it all cost more than the rest of parsing and
+ * flushed the CPU caches on every search. */
+static void search_init(pp_fhir_search *s)
+{
+	s->type = NULL;
+	s->patient[0] = '\0';
+	s->nids = 0;
+	s->count = PP_FHIR_COUNT_DEFAULT;
+	s->summary_count = false;
+	s->want_xml = false;
+	s->sort = PP_FHIR_SORT_NONE;
+	s->nlast_updated = 0;
+	s->nfilters = 0;
+	s->cursor[0] = '\0';
+	s->norm[0] = '\0';
+	s->nignored = 0;
+	s->error[0] = '\0';
+	s->seen_once = 0;
+}
+
 int pp_fhir_search_parse(const char *type, const char *query, bool strict, pp_fhir_search *out)
 {
 	char *buf = NULL;
@@ -878,8 +900,7 @@ int pp_fhir_search_parse(const char *type, const char *query, bool strict, pp_fh
 
 	if (!out)
 		return PP_EINVAL;
-	memset(out, 0, sizeof *out);
-	out->count = PP_FHIR_COUNT_DEFAULT;
+	search_init(out);
 	pp_buf_init(&norm, PP_FHIR_NORM_MAX - 1);
 	if (!(out->type = pp_fhir_known_type(type)) && !(out->type = pp_fhir_portal_type(type)))
 		return fail(out, "Unknown resource type", NULL);

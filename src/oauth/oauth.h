@@ -48,6 +48,8 @@ typedef struct pp_scope_set {
  * scopes are ignored (OAuth allows a server to grant less); malformed resource scopes are
  * PP_EINVAL. */
 int pp_oauth_scope_parse(const char *text, pp_scope_set *out);
+/* *dst = *src, copying only the n items in use (a set is 13 KiB, mostly unused room) */
+void pp_oauth_scope_set_copy(pp_scope_set *dst, const pp_scope_set *src);
 /* Does the set allow this interaction on this resource? resource may be NULL (type-level check);
  * when a granular scope names a parameter (category=…), the resource must match it. */
 bool pp_oauth_scope_allows(const pp_scope_set *set, enum pp_scope_context ctx,
@@ -79,6 +81,8 @@ typedef struct pp_oauth_grant {
  * expired, IP refused → 403), PP_ELOCKED (rate limit → 429), PP_EAUDIT (the refusal could not be
  * recorded → 503). A missing Authorization header is PP_EAUTH without an audit record. */
 int pp_oauth_authenticate(pp_oauth *o, struct pp_http_request *r, pp_oauth_grant *out);
+/* an empty grant (no client, no scopes) without writing the scope set's unused room */
+void pp_oauth_grant_clear(pp_oauth_grant *g);
 
 /* Counts the records a token's client just received (one FHIR response). A client reading far more
  * than its usual pattern is flagged for review (audit "oauth.anomaly") and, with

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 
 #define SCOPE_TEXT_MAX 2048
@@ -432,4 +433,16 @@ json_t *pp_oauth_scope_describe(const pp_scope_set *set)
 		json_array_append_new(list, json_string(
 			"Keep access while you are not using the app, until you disconnect it"));
 	return list;
+}
+
+void pp_oauth_scope_set_copy(pp_scope_set *dst, const pp_scope_set *src)
+{
+	int n = src->n < 0 ? 0 : src->n > PP_SCOPE_MAX ? PP_SCOPE_MAX : src->n;
+
+	if (dst == src)
+		return;
+	memcpy(dst->items, src->items, (size_t)n * sizeof src->items[0]);
+	/* the members after the items: the count and the non-resource scopes */
+	memcpy((char *)dst + offsetof(pp_scope_set, n), (const char *)src + offsetof(pp_scope_set, n),
+	       sizeof *src - offsetof(pp_scope_set, n));
 }

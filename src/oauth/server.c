@@ -8,6 +8,7 @@
 #include <rhonabwy.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -185,6 +186,14 @@ out:
 	return rc;
 }
 
+void pp_oauth_grant_clear(pp_oauth_grant *g)
+{
+	memset(g, 0, offsetof(pp_oauth_grant, scopes));
+	memset(&g->scopes.n, 0, sizeof g->scopes - offsetof(pp_scope_set, n));
+	memset((char *)g + offsetof(pp_oauth_grant, scopes) + sizeof g->scopes, 0,
+	       sizeof *g - offsetof(pp_oauth_grant, scopes) - sizeof g->scopes);
+}
+
 int pp_oauth_authenticate(pp_oauth *o, pp_http_request *r, pp_oauth_grant *out)
 {
 	const char *h, *tok;
@@ -197,7 +206,7 @@ int pp_oauth_authenticate(pp_oauth *o, pp_http_request *r, pp_oauth_grant *out)
 
 	if (!o || !r || !out)
 		return PP_EINVAL;
-	memset(out, 0, sizeof *out);
+	pp_oauth_grant_clear(out);
 	h = pp_http_header(r, "Authorization");
 	if (!h || strncasecmp(h, "Bearer ", 7)) {
 		challenge(r, NULL, NULL);
@@ -262,7 +271,7 @@ int pp_oauth_authenticate(pp_oauth *o, pp_http_request *r, pp_oauth_grant *out)
 		rc = PP_EIO;
 		goto out;
 	}
-	memcpy(&out->scopes, &v->scopes, sizeof out->scopes);
+	pp_oauth_scope_set_copy(&out->scopes, &v->scopes);
 	snprintf(out->client_id, sizeof out->client_id, "%s", v->client_id);
 	out->user_id = v->user_id;
 	snprintf(out->user_role, sizeof out->user_role, "%s", v->user_role);

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as jose from 'jose';
-import { makeData, startServer, cli, FIXTURES } from './harness.mjs';
+import { makeData, startServer, cli, sqlite, FIXTURES } from './harness.mjs';
 import { form, raw, registerClient, writeJwks, auditRows } from '../interop/smart.mjs';
 
 let d, srv, key, client, patientPub;
@@ -117,4 +117,49 @@ test('cached reads and searches still leave one audit record each', async () => 
   assert.equal(count('search'), searches + 4);
   // a pub id that does not exist is still not found (and audited as such), warm or cold
   for (let i = 0; i < 2; i++) assert.equal((await get(tok, '/fhir/Patient/0123456789abcdef0123456789abcdef')).status, 404);
+});
+
+test('a search page served from memory changes as soon as one of its rows does, and its audit record names the rows served', async () => {
+  const tok = await token();
+  const lid = `page-${randomUUID()}`;
+  const patient = await get(tok, `/fhir/Patient/${patientPub}`);
+  const plid = patient.json.identifier.find((i) => i.system === 'https://github.com/synthetichealth/synthea').value;
+  const obs = (value) => JSON.stringify({
+    resourceType: 'Observation', id: lid, status: 'final',
+    code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }] },
+    subject: { reference: `Patient/${plid}` }, effectiveDateTime: '2020-02-02T00:00:00Z',
+    valueQuantity: { value, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
+  }) + '\n';
+  const file = join(d.base, 'page-import.ndjson');
+  writeFileSync(file, obs(70));
+  assert.equal(cli(['--data', d.dir, 'import', file]).status, 0);
+
+  // follow the next links to the page that holds the new row
+  const ours = (page) => page.json.entry.map((e) => e.resource)
+    .find((r) => r.effectiveDateTime?.startsWith('2020-02-02') && [70, 99].includes(r.valueQuantity?.value));
+  let path = `/fhir/Observation?patient=${patientPub}&_count=4`;
+  for (;;) {
+    const page = await get(tok, path);
+    assert.equal(page.status, 200);
+    if (ours(page)) break;
+    const next = page.json.link.find((l) => l.relation === 'next');
+    assert.ok(next, 'the new row is on some page');
+    path = new URL(next.url).pathname + new URL(next.url).search;
+  }
+  await warm(tok, path, 3);
+  const before = await get(tok, path);
+  assert.equal(ours(before).valueQuantity.value, 70);
+
+  // the record of the last (cached) search names exactly the rows it served
+  const served = before.json.entry.map((e) => e.resource.id);
+  const last = sqlite(join(d.dir, 'audit.db'),
+    `SELECT resource_id FROM audit_event WHERE actor='client:${client}' AND action='search' ORDER BY seq DESC LIMIT 1`).trim();
+  assert.deepEqual(last.split(','), served);
+
+  writeFileSync(file, obs(99));   // a new version of a row on that page, from another process
+  assert.equal(cli(['--data', d.dir, 'import', file]).status, 0);
+  const after = await get(tok, path);
+  assert.equal(after.status, 200);
+  assert.equal(ours(after).valueQuantity.value, 99);
+  assert.equal(after.json.total, before.json.total);
 });

@@ -1237,6 +1237,40 @@ static void test_store_epoch_and_caches(void **state)
 		assert_int_equal(b.len, 7);
 	}
 	assert_false(pp_fhir_cache_text_get(st, 0, r.id, &b));
+
+	/* a search page's entries and ids: only for the same compartment, type (interned), range,
+	 * store and epoch; both parts come back, a miss appends nothing */
+	{
+		const char *obs = pp_fhir_api_type("Observation"), *cond = pp_fhir_api_type("Condition");
+		pp_buf ids2;
+		pp_buf_init(&ids2, 4096);
+		pp_buf_reset(&b);
+		pp_fhir_cache_page_put(st, e1, pid, obs, 0, 2, ",\"entry\":[{}]", 13, "a,b", 3);
+		if (pp_fhir_cache_page_get(st, e1, pid, obs, 0, 2, &b, &ids2)) {
+			assert_string_equal(pp_buf_cstr(&b), ",\"entry\":[{}]");
+			assert_string_equal(pp_buf_cstr(&ids2), "a,b");
+			pp_buf_reset(&b);
+			pp_buf_reset(&ids2);
+			assert_false(pp_fhir_cache_page_get(st, e1 + 1, pid, obs, 0, 2, &b, &ids2));
+			assert_false(pp_fhir_cache_page_get(other, e1, pid, obs, 0, 2, &b, &ids2));
+			assert_false(pp_fhir_cache_page_get(st, e1, pid + 1, obs, 0, 2, &b, &ids2));
+			assert_false(pp_fhir_cache_page_get(st, e1, pid, cond, 0, 2, &b, &ids2));
+			assert_false(pp_fhir_cache_page_get(st, e1, pid, obs, 1, 2, &b, &ids2));
+			assert_false(pp_fhir_cache_page_get(st, e1, pid, obs, 0, 3, &b, &ids2));
+			assert_int_equal(b.len, 0);
+			assert_int_equal(ids2.len, 0);
+			/* too long for a slot (64 KiB): not kept, the old one stays */
+			{
+				static char huge[70000];
+				memset(huge, 'a', sizeof huge);
+				pp_fhir_cache_page_put(st, e1, pid, obs, 0, 2, huge, sizeof huge, "c", 1);
+			}
+			assert_true(pp_fhir_cache_page_get(st, e1, pid, obs, 0, 2, &b, &ids2));
+			assert_string_equal(pp_buf_cstr(&ids2), "a,b");
+		}
+		assert_false(pp_fhir_cache_page_get(st, 0, pid, obs, 0, 2, &b, &ids2));
+		pp_buf_free(&ids2);
+	}
 	pp_buf_free(&b);
 	pp_store_close(other);
 }
