@@ -210,13 +210,7 @@ static int from_token(pp_app *app, pp_http_request *r, pp_fhir_caller *c)
 	} else {
 		snprintf(c->p.role, sizeof c->p.role, "system");
 	}
-	{
-		pp_buf b;
-		pp_buf_init(&b, sizeof c->scopes - 1);
-		if (!pp_oauth_scope_format(&g->scopes, &b) && b.len)
-			snprintf(c->scopes, sizeof c->scopes, "%s", pp_buf_cstr(&b));
-		pp_buf_free(&b);
-	}
+	snprintf(c->scopes, sizeof c->scopes, "%s", g->scope_text);
 	return PP_OK;
 }
 

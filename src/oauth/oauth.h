@@ -67,6 +67,7 @@ typedef struct pp_oauth_grant {
 	pp_scope_set scopes;
 	int64_t expires_ms;
 	char token_id[24];         /* opaque handle for audit (prefix of the token hash) */
+	char scope_text[200];      /* the scopes formatted for audit details ("" when too long) */
 	uint64_t store_epoch;      /* pp_store_epoch() taken for this check (0: none), for the
 	                              caches of the same request (store/store_epoch.h) */
 } pp_oauth_grant;

@@ -167,6 +167,13 @@ static int load_view(pp_oauth *o, const uint8_t hash[32], int64_t now, pp_oauth_
 	v->patient_id = a->family.patient_id;
 	snprintf(v->patient_pub, sizeof v->patient_pub, "%s", a->family.patient_pub);
 	v->scopes_rc = pp_oauth_scope_parse(a->family.scope, &v->scopes);
+	if (!v->scopes_rc) {   /* formatted once per token, not per request */
+		pp_buf b;
+		pp_buf_init(&b, sizeof v->scope_text - 1);
+		if (!pp_oauth_scope_format(&v->scopes, &b) && b.len)
+			snprintf(v->scope_text, sizeof v->scope_text, "%s", pp_buf_cstr(&b));
+		pp_buf_free(&b);
+	}
 	rc = pp_store_oauth_client_get(o->st, a->family.client_id, c);
 	if (rc == PP_ENOTFOUND) {
 		rc = PP_OK;   /* a known token of an unknown client: refused below */
@@ -279,6 +286,7 @@ int pp_oauth_authenticate(pp_oauth *o, pp_http_request *r, pp_oauth_grant *out)
 	snprintf(out->patient_pub, sizeof out->patient_pub, "%s", v->patient_pub);
 	out->expires_ms = v->expires_ms;
 	snprintf(out->token_id, sizeof out->token_id, "%.16s", hex);
+	snprintf(out->scope_text, sizeof out->scope_text, "%s", v->scope_text);
 	out->store_epoch = epoch;
 	rc = PP_OK;
 out:

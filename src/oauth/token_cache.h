@@ -17,6 +17,7 @@ typedef struct pp_oauth_token_view {
 	bool client_known;
 	int64_t day;                /* the UTC day (days since 1970) why_unusable was decided for */
 	const char *why_unusable;   /* pp_oauth_client_usable's reason that day, NULL when usable */
+	char scope_text[200];       /* scopes formatted for audit details ("" when too long) */
 	char ip_allow[1024], ip_deny[1024];
 	int rate_per_min;
 	int scopes_rc;              /* pp_oauth_scope_parse of the family's scope string */

@@ -601,25 +601,3 @@ int pp_store_consent_get(pp_store *st, int64_t patient_id, pp_store_consent *out
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : pp_store_err(rc);
 }
-
-int pp_store_consent_put(pp_store *st, int64_t patient_id, const pp_store_consent *c)
-{
-	static const char sql[] =
-	    "INSERT INTO patient_consent (patient_id, share_apps, share_sensitive_proxies, "
-	    "updated_ms, updated_by) VALUES (?,?,?,?,?) ON CONFLICT (patient_id) DO UPDATE SET "
-	    "share_apps = excluded.share_apps, share_sensitive_proxies = "
-	    "excluded.share_sensitive_proxies, updated_ms = excluded.updated_ms, "
-	    "updated_by = excluded.updated_by";
-	sqlite3_stmt *s;
-
-	if (!st || !c)
-		return PP_EINVAL;
-	if (!(s = pp_store_stmt(st, sql)))
-		return PP_EIO;
-	sqlite3_bind_int64(s, 1, patient_id);
-	sqlite3_bind_int(s, 2, c->share_apps ? 1 : 0);
-	sqlite3_bind_int(s, 3, c->share_sensitive_proxies ? 1 : 0);
-	sqlite3_bind_int64(s, 4, c->updated_ms);
-	sqlite3_bind_int64(s, 5, c->updated_by);
-	return pp_store_step_done(st, s, NULL);
-}

@@ -104,6 +104,7 @@ typedef struct pp_store_consent {
 	int64_t updated_ms, updated_by;
 } pp_store_consent;
 int pp_store_consent_get(pp_store *st, int64_t patient_id, pp_store_consent *out);
-int pp_store_consent_put(pp_store *st, int64_t patient_id, const pp_store_consent *c);
+/* written only by pp_store_consent_link (store_consent.h), with the Consent resource that records
+ * the choices, so that what is enforced is always what is recorded */
 
 #endif

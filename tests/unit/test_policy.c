@@ -15,6 +15,7 @@
 #include "crypto/crypto.h"
 #include "policy/policy.h"
 #include "store/store_access.h"
+#include "store/store_consent.h"
 #include "store/store_encounter.h"
 
 typedef struct fx {
@@ -327,8 +328,8 @@ static void test_proxy(void **state)
 	assert_true(d.hide & PP_POLICY_HIDE_SENSITIVE);
 	decide(&app, carer, "patient", PP_POLICY_READ, 43, "Communication", &d);
 	assert_string_equal(d.reason, "proxy-scope");
-	assert_int_equal(pp_store_consent_put(f->st, 43, &(pp_store_consent){.share_apps = 1,
-	                                      .share_sensitive_proxies = 1, .updated_ms = 1}), 0);
+	assert_int_equal(pp_store_consent_link(f->st, 43, &(pp_store_consent){.share_apps = 1,
+	                                      .share_sensitive_proxies = 1, .updated_ms = 1}, 1), 0);
 	decide(&app, carer, "patient", PP_POLICY_READ, 43, "Condition", &d);
 	assert_false(d.hide & PP_POLICY_HIDE_SENSITIVE);
 	assert_true(pp_policy_visible(&app, &d, sensitive));
@@ -341,8 +342,8 @@ static void test_proxy(void **state)
 	{
 		pp_principal app_p = {.user_id = 1, .role = "patient", .patient_id = 42,
 		                      .actor = "client:demo"};
-		assert_int_equal(pp_store_consent_put(f->st, 42, &(pp_store_consent){.share_apps = 0,
-		                                      .updated_ms = 1}), 0);
+		assert_int_equal(pp_store_consent_link(f->st, 42, &(pp_store_consent){.share_apps = 0,
+		                                      .updated_ms = 1}, 1), 0);
 		pp_policy_decide(&app, &app_p, PP_POLICY_READ,
 		                 &(pp_policy_target){.patient_id = 42, .resource_type = "Condition"}, &d);
 		assert_int_equal(d.effect, PP_POLICY_DENY);
