@@ -8,12 +8,12 @@
 # The machine is shared and its load changes from second to second, so the 64-connection runs
 # alternate phiportal and nginx for a few rounds and the medians are reported (each round's
 # numbers are printed too); the 1-connection latency is measured once for each.
-#   BENCH_SECONDS (per run, default 5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (64)
+#   BENCH_SECONDS (per run, default 5), BENCH_ROUNDS (5), BENCH_CONNECTIONS (64)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/phiportal}
 SECS=${BENCH_SECONDS:-5}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 CONNS=${BENCH_CONNECTIONS:-64}
 work=$(mktemp -d /var/tmp/pp-bench-XXXXXX)
 pids=()

@@ -19,8 +19,12 @@ else
 	export BUILD=build
 	MAKEVARS=()
 fi
-LOG=$BUILD/test-logs
+# each run its own log directory (runs at once must not write the same .tap files); "latest" names
+# the newest, and only the five newest are kept
+LOG=$BUILD/test-logs/$(date -u +%Y%m%dT%H%M%SZ)-$$
 mkdir -p "$LOG"
+ln -sfn "$(basename "$LOG")" "$BUILD/test-logs/latest"
+ls -1d "$BUILD"/test-logs/*-* 2>/dev/null | sort | head -n -5 | xargs -r rm -rf
 passed=0; failed=0
 failures=()
 

@@ -47,6 +47,8 @@ test('SSO sign-in → unrelated patient → break-glass with a reason → record
   // the staff home: my patients, and opening another record by medical record number
   await page.getByRole('heading', { level: 1, name: 'My patients' }).waitFor();
   await page.locator('.patient-list li').first().waitFor();
+  // each patient says why they are listed (the demo clinician is on the first patient's care team)
+  assert.equal(await page.locator('.patient-list li').first().locator('.relation').textContent(), 'Care team');
   await expectAccessible(page, 'staff home');
   await page.getByLabel('Medical record number').fill(mrn);
   await page.getByRole('button', { name: 'Open record' }).click();

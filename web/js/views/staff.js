@@ -1,4 +1,4 @@
-// Staff views: "My patients" (the care team's patients) with a way to open a record by its medical
+// Staff views: "My patients" (through a care team or a recent encounter, each saying which) with a way to open a record by its medical
 // record number; a patient's chart (the health summary) that, without a care relationship, asks a
 // clinician for a break-glass reason and then shows the record under a banner; and the privacy
 // officer's break-glass review queue, where each access is closed with an outcome.
@@ -19,6 +19,8 @@ const staffApi = {
 };
 
 const chartHref = (id) => `#/patients/${encodeURIComponent(id)}`;
+// why a patient is on the list (the "reason" policy/ decided on), in plain words
+const RELATION = { 'care-team': 'Care team', encounter: 'Recent encounter' };
 
 export function staffHomeView({ onError }) {
   const view = h('div', { class: 'view view-staff' });
@@ -35,15 +37,16 @@ export function staffHomeView({ onError }) {
     submit);
   view.append(
     h('div', { class: 'page-head' }, h('h1', { id: 'staff-heading', tabindex: '-1' }, 'My patients')),
-    h('section', { class: 'card', 'aria-labelledby': 'team-heading' }, h('h2', { id: 'team-heading' }, 'On my care team'), list),
+    h('section', { class: 'card', 'aria-labelledby': 'team-heading' }, h('h2', { id: 'team-heading' }, 'Patients I care for'), list),
     h('section', { class: 'card', 'aria-labelledby': 'open-heading' }, h('h2', { id: 'open-heading' }, 'Open another record'), form));
 
   staffApi.patients().then((res) => {
     list.replaceChildren(res.patients.length
       ? h('ul', { class: 'patient-list' }, res.patients.map((p) => h('li', null,
         h('a', { href: chartHref(p.patient_id) }, [p.given, p.family].filter(Boolean).join(' ') || 'Unnamed patient'),
-        p.birth_date ? ` — born ${fmtDate(p.birth_date)}` : '')))
-      : h('p', null, 'No patients are on your care team.'));
+        p.birth_date ? ` — born ${fmtDate(p.birth_date)}` : '',
+        RELATION[p.reason] ? h('span', { class: 'relation' }, RELATION[p.reason]) : '')))
+      : h('p', null, 'You have no patients through a care team or a recent encounter.'));
   }).catch((err) => {
     if (err.status === 401) onError(err);
     else list.replaceChildren(h('p', null, 'Your patients could not be loaded.'));
