@@ -2,7 +2,7 @@
 // lab flags, reference ranges, dates without time-zone shifts, ages and durations.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { labFlag, fmtRange, fmtDate, fmtValue, ageFrom, fmtDuration, parseDay } from '../../web/js/format.js';
+import { labFlag, fmtRange, fmtDate, fmtUnit, fmtValue, ageFrom, fmtDuration, parseDay } from '../../web/js/format.js';
 
 test('lab flags: FHIR interpretation codes and words', () => {
   assert.equal(labFlag('H').key, 'high');
@@ -33,6 +33,22 @@ test('reference ranges and values', () => {
   assert.equal(fmtValue(144.4, 'mmol/L'), '144 mmol/L');
   assert.equal(fmtValue(null, 'kg'), '');
   assert.equal(fmtValue('pending', null), 'pending');
+});
+
+test('UCUM unit codes are shown as people write them', () => {
+  assert.equal(fmtUnit('mm[Hg]'), 'mmHg');
+  assert.equal(fmtUnit('Cel'), '°C');
+  assert.equal(fmtUnit('10*3/uL'), '×10³/µL');
+  assert.equal(fmtUnit('m[IU]/L'), 'mIU/L');
+  assert.equal(fmtUnit('kg/m2'), 'kg/m²');
+  assert.equal(fmtUnit('umol/L'), 'µmol/L');
+  assert.equal(fmtUnit('mg/dL'), 'mg/dL');
+  assert.equal(fmtUnit('/min'), '/min');
+  assert.equal(fmtUnit(null), '');
+  assert.equal(fmtValue(36.8, 'Cel'), '36.8°C');
+  assert.equal(fmtValue(12, '%'), '12%');
+  assert.equal(fmtRange(60, null, 'mL/min/{1.73_m2}'), '60 or more mL/min/1.73 m²');
+  assert.equal(fmtValue(126, 'mm[Hg]'), '126 mmHg');
 });
 
 test('dates are calendar dates, never shifted by the time zone', () => {

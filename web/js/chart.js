@@ -3,7 +3,7 @@
 // the same numbers are always available as a table next to it.
 
 import { s, h, nextId } from './dom.js';
-import { parseDay, fmtDate, fmtMonth, fmtNumber, fmtRange, fmtValue, labFlag } from './format.js';
+import { parseDay, fmtDate, fmtMonth, fmtNumber, fmtRange, fmtUnit, fmtValue, labFlag } from './format.js';
 
 const W = 420;
 const H = 210;
@@ -111,7 +111,7 @@ export function trendChart(trend) {
     svg.appendChild(s('text', { class: 'axis-label', x: r2(x(pts[i].t, i)), y: H - 10, 'text-anchor': pts.length === 1 ? 'middle' : anchor, text: fmtMonth(pts[i].t) }));
   }
   if (trend.unit) {
-    svg.appendChild(s('text', { class: 'axis-unit', x: 2, y: 12, text: trend.unit }));
+    svg.appendChild(s('text', { class: 'axis-unit', x: 2, y: 12, text: fmtUnit(trend.unit) }));
   }
 
   // the line and its points

@@ -42,16 +42,33 @@ export function fmtNumber(v) {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits });
 }
 
+// A UCUM unit code (what lab systems send, e.g. "mm[Hg]", "10*3/uL", "mL/min/{1.73_m2}") as
+// people write it ("mmHg", "×10³/µL", "mL/min/1.73 m²"). Unknown codes pass through.
+const UNIT_WORDS = { Cel: '°C', '[degF]': '°F', '[lb_av]': 'lb', '[in_i]': 'in', '[oz_av]': 'oz', '%': '%' };
+const SUPER = { 0: '⁰', 1: '¹', 2: '²', 3: '³', 4: '⁴', 5: '⁵', 6: '⁶', 7: '⁷', 8: '⁸', 9: '⁹', '-': '⁻' };
+export function fmtUnit(unit) {
+  if (typeof unit !== 'string' || !unit) return '';
+  if (UNIT_WORDS[unit]) return UNIT_WORDS[unit];
+  return unit
+    .replace(/\{([^{}]*)\}/g, (_, note) => note.replace(/_/g, ' '))   // annotations: {1.73_m2}
+    .replace(/\[([^\[\]]*)\]/g, '$1')                                 // bracketed atoms: mm[Hg]
+    .replace(/^10\*(-?\d+)/, (_, e) => `×10${[...e].map((c) => SUPER[c]).join('')}`)
+    .replace(/\bu(?=(L|g|mol|m|IU)\b)/g, 'µ')                           // micro-: uL, ug, umol
+    .replace(/([a-zA-Z])([23])\b/g, (_, a, e) => `${a}${SUPER[e]}`);   // m2, m3
+}
+
 export function fmtValue(v, unit) {
   const num = fmtNumber(v);
   if (!num) return '';
-  return unit ? `${num} ${unit}` : num;
+  const u = fmtUnit(unit);
+  return u ? `${num}${u === '%' || u.startsWith('°') ? '' : ' '}${u}` : num;
 }
 
 export function fmtRange(low, high, unit) {
   const lo = fmtNumber(low);
   const hi = fmtNumber(high);
-  const u = unit ? ` ${unit}` : '';
+  const fu = fmtUnit(unit);
+  const u = fu ? `${fu === '%' || fu.startsWith('°') ? '' : ' '}${fu}` : '';
   if (lo && hi) return `${lo}–${hi}${u}`;
   if (lo) return `${lo} or more${u}`;
   if (hi) return `${hi} or less${u}`;

@@ -7,7 +7,7 @@
 
 import { request, upload } from '../api.js';
 import { h, clear, nextId, showError, setBusy } from '../dom.js';
-import { fmtDate } from '../format.js';
+import { fmtDate, fmtUnit } from '../format.js';
 import { actingFor } from './proxyhome.js';
 
 const KINDS = [
@@ -247,7 +247,7 @@ function composeView({ me, onError }) {
       const tid = nextId('time');
       return { input: h('input', { id: tid, type: 'datetime-local', class: 'input' }), label: h('label', { for: tid }, `Preferred time ${n}${n > 1 ? ' (optional)' : ''}`) };
     });
-    const result = h('select', { id: ids.result, class: 'input' }, choices.results.map((r) => h('option', { value: r.id }, `${r.text}${r.value ? `: ${r.value}${r.unit ? ` ${r.unit}` : ''}` : ''}${r.date ? ` (${fmtDate(r.date)})` : ''}`)));
+    const result = h('select', { id: ids.result, class: 'input' }, choices.results.map((r) => h('option', { value: r.id }, `${r.text}${r.value ? `: ${r.value}${r.unit ? ` ${fmtUnit(r.unit)}` : ''}` : ''}${r.date ? ` (${fmtDate(r.date)})` : ''}`)));
     const refillBox = h('div', { class: 'field', hidden: true }, h('label', { for: ids.med }, 'Medication to refill'),
       choices.medications.length ? med : h('p', { class: 'muted' }, 'You have no active medications to refill.'));
     const apptBox = h('fieldset', { class: 'field', hidden: true }, h('legend', null, 'Appointment'),
