@@ -80,3 +80,36 @@ test('a caregiver without messaging sees the record but no Messages button', asy
     assert.deepEqual(b.problems, []);
   } finally { await b.close(); }
 });
+
+test('a patient who is also someone\'s proxy gets "People you act for", acts there, and goes back to her own messages', async () => {
+  // demo.patient2 has her own record; demo.patient1 (Alice) also names her as caregiver, full access
+  const p2 = d.accounts.find((x) => x.username === 'demo.patient2');
+  const g = await alice.post('/api/v1/me/proxies', { username: p2.username, relationship: 'caregiver', scope: 'full' });
+  assert.equal(g.status, 201, g.text);
+  const bob = await signIn(srv, p2);
+  const b = await openBrowser();
+  try {
+    const { page } = b;
+    await adoptSession(b.context, srv.url, bob);
+    await page.goto(`${srv.url}/`);
+    // her own summary is still home; the menu offers the people she acts for
+    await page.getByRole('heading', { level: 1, name: 'Your health summary' }).waitFor();
+    await page.getByRole('link', { name: 'People you act for' }).click();
+    await page.getByRole('heading', { level: 1, name: 'People you act for' }).waitFor();
+    await page.getByRole('heading', { level: 3, name: aliceName }).waitFor();
+    await expectAccessible(page, 'patient-proxy home');
+    await page.getByRole('link', { name: `Messages for ${aliceName}` }).click();
+    await page.getByRole('heading', { level: 1, name: 'Messages' }).waitFor();
+    const notice = page.locator('.acting-notice');
+    await notice.waitFor();
+    assert.match(await notice.textContent(), new RegExp(`Messages for ${aliceName}`));
+    // Alice's conversation (written by the caregiver in the first test) is listed here
+    await page.locator('.msg-subject', { hasText: 'Appointment time' }).waitFor();
+    await expectAccessible(page, 'patient-proxy inbox');
+    await page.getByRole('button', { name: 'Back to your own messages' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Messages' }).waitFor();
+    await page.waitForFunction(() => !document.querySelector('.acting-notice'));
+    assert.equal(await page.locator('.msg-subject', { hasText: 'Appointment time' }).count(), 0);
+    assert.deepEqual(b.problems, []);
+  } finally { await b.close(); }
+});

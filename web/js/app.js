@@ -2,7 +2,7 @@
 // full) and shows the matching view; runs the idle monitor while a session exists; handles sign-out
 // (by the person, by inactivity, or because the server ended the session).
 
-import { api, onActivity, setCsrf } from './api.js';
+import { api, onActivity, setCsrf, request } from './api.js';
 import { clear, h } from './dom.js';
 import { IdleMonitor } from './idle.js';
 import { signinView } from './views/signin.js';
@@ -13,7 +13,7 @@ import { summaryView } from './views/summary.js';
 import { consentView, appsView } from './views/consent.js';
 import { messagesView, refreshUnread } from './views/messages.js';
 import { staffHomeView, chartView, privacyQueueView } from './views/staff.js';
-import { proxyHomeView } from './views/proxyhome.js';
+import { proxyHomeView, clearActingFor } from './views/proxyhome.js';
 import { documentsView } from './views/documents.js';
 
 const SITE = 'Patient Portal';
@@ -35,6 +35,9 @@ let currentState = null; // null | 'mfa' | 'enrol' | 'full'
 let currentRole = null;   // the signed-in account's role, once known
 const navReviews = document.getElementById('nav-reviews');
 const navDocuments = document.getElementById('nav-documents');
+// a patient who is also someone's proxy (a parent, a spouse) also gets "People you act for"
+const navActing = document.getElementById('nav-acting');
+let actsForOthers = false;
 let firstRender = true;
 
 const idle = new IdleMonitor({
@@ -81,6 +84,8 @@ function setNav(state) {
   if (state !== 'full') currentRole = null;
   if (navReviews) navReviews.hidden = !(state === 'full' && currentRole === 'privacy_officer');
   if (navDocuments) navDocuments.hidden = !(state === 'full' && currentRole === 'patient');
+  if (state !== 'full') actsForOthers = false;
+  if (navActing) navActing.hidden = !(state === 'full' && currentRole === 'patient' && actsForOthers);
   navSummary.textContent = currentRole === 'proxy' ? 'People you act for'
     : currentRole && currentRole !== 'patient' ? 'My patients' : 'Health summary';
   if (navMessages) navMessages.hidden = state !== 'full';
@@ -90,6 +95,7 @@ function setNav(state) {
 function showSignin(notice) {
   setNav(null);
   setCsrf(null);
+  clearActingFor();   // the next person in this tab acts for no one
   // self-enrolment (#/signup), offered from the sign-in page
   if (!notice && window.location.hash === '#/signup') {
     show(signupView({ onDone: (msg) => { clearHash(); showSignin(msg); }, onCancel: () => { clearHash(); showSignin(); } }));
@@ -161,8 +167,15 @@ function showState(state, extra = {}) {
     }));
   } else if (state === 'full' && !currentRole) {
     // the role decides the home view (patients: their summary; staff: their patients)
-    api.me().then((me) => { currentRole = me.role || 'patient'; showState('full', extra); })
-      .catch((err) => { if (err.status === 401) sessionLost(err); else { currentRole = 'patient'; showState('full', extra); } });
+    api.me().then(async (me) => {
+      currentRole = me.role || 'patient';
+      if (currentRole === 'patient') {
+        // records shared with this patient as someone's proxy (none for most patients)
+        actsForOthers = await request('GET', '/me/proxies')
+          .then((res) => (res.acting_for || []).some((g) => g.patient_id)).catch(() => false);
+      }
+      showState('full', extra);
+    }).catch((err) => { if (err.status === 401) sessionLost(err); else { currentRole = 'patient'; showState('full', extra); } });
   } else if (state === 'full' && pendingAuthorize()) {
     show(consentView({ requestId: pendingAuthorize(), onDone: () => { clearHash(); showState('full'); }, onError: sessionLost }));
   } else if (state === 'full' && window.location.hash.startsWith('#/messages')) {
@@ -180,7 +193,8 @@ function showState(state, extra = {}) {
       .catch((err) => sessionLost(err));
   } else if (state === 'full' && window.location.hash === '#/privacy' && currentRole === 'privacy_officer') {
     show(privacyQueueView({ onError: sessionLost }));
-  } else if (state === 'full' && currentRole === 'proxy') {
+  } else if (state === 'full' && (currentRole === 'proxy' ||
+             (currentRole === 'patient' && actsForOthers && window.location.hash === '#/acting-for'))) {
     show(proxyHomeView({ onError: sessionLost }));
   } else if (state === 'full' && currentRole !== 'patient') {
     show(staffHomeView({ onError: sessionLost }));
@@ -213,10 +227,12 @@ async function route() {
 }
 
 signOutButton.addEventListener('click', () => endSession('signedOut'));
+// a patient's own Messages: leave the record they may have been acting for
+if (navMessages) navMessages.addEventListener('click', () => { if (currentRole === 'patient') clearActingFor(); });
 // Messages live under #/messages…: following a link there re-renders the view.
 window.addEventListener('hashchange', () => {
   if (!currentState && window.location.hash === '#/signup') showSignin();
-  if (currentState === 'full' && /^#\/(messages|patients\/|privacy$|documents|$)/.test(window.location.hash)) showState('full');
+  if (currentState === 'full' && /^#\/(messages|patients\/|privacy$|documents|acting-for$|$)/.test(window.location.hash)) showState('full');
 });
 navSummary.addEventListener('click', (ev) => {
   ev.preventDefault();

@@ -8,7 +8,7 @@
 import { request, upload } from '../api.js';
 import { h, clear, nextId, showError, setBusy } from '../dom.js';
 import { fmtDate, fmtUnit } from '../format.js';
-import { actingFor } from './proxyhome.js';
+import { actingFor, actingForName, clearActingFor } from './proxyhome.js';
 
 const KINDS = [
   { value: 'text', label: 'A question or message' },
@@ -18,11 +18,15 @@ const KINDS = [
 ];
 const kindLabel = (k) => (KINDS.find((x) => x.value === k) || KINDS[0]).label;
 
-// a proxy names the record they act for (chosen on their home page); thread calls need not
+// a proxy names the record they act for (chosen on "People you act for"); so does a patient who is
+// also someone's proxy, until they go back to their own messages; thread calls need not
 let proxy = false;
 const forWhom = () => (proxy && actingFor() ? `?patient=${encodeURIComponent(actingFor())}` : '');
 const msgApi = {
-  me: () => request('GET', '/me').then((me) => { proxy = me.role === 'proxy'; return me; }),
+  me: () => request('GET', '/me').then((me) => {
+    proxy = me.role === 'proxy' || (me.role === 'patient' && Boolean(actingFor()));
+    return me;
+  }),
   pools: () => request('GET', '/messages/pools'),
   choices: () => request('GET', `/messages/choices${forWhom()}`),
   inbox: () => request('GET', `/messages/threads${forWhom()}`),
@@ -65,6 +69,17 @@ function failed(box, err, onError) {
 function go(hash) { window.location.hash = hash; }
 
 // ---------------- inbox ----------------
+// Whose messages these are, when acting for someone; a patient can go back to their own.
+function actingNotice(me) {
+  const back = me.role === 'patient' ? h('button', {
+    type: 'button', class: 'btn btn-secondary',
+    onclick: () => { clearActingFor(); window.dispatchEvent(new HashChangeEvent('hashchange')); },
+  }, 'Back to your own messages') : null;
+  return h('div', { class: 'alert alert-info acting-notice', role: 'note' },
+    h('p', null, `Messages for ${actingForName()}. You act in your own name: what you send is recorded as sent by you on their behalf.`),
+    back);
+}
+
 function inboxView({ me, onError }) {
   const staff = me.role !== 'patient' && me.role !== 'proxy';
   const err = alertBox();
@@ -72,6 +87,7 @@ function inboxView({ me, onError }) {
   const status = h('p', { class: 'muted', role: 'status' }, 'Loading your messages…');
   const node = h('div', { class: 'view msg-view' },
     h('h1', { tabindex: '-1', id: 'msg-inbox-title' }, staff ? 'Care-team inbox' : 'Messages'),
+    !staff && forWhom() ? actingNotice(me) : null,
     staff ? h('p', { class: 'muted' }, 'Conversations with patients in the pools you belong to.') :
       h('p', null, h('a', { class: 'btn btn-primary', href: '#/messages/new' }, 'New message')),
     err, status, list);

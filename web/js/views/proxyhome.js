@@ -12,14 +12,27 @@ const SCOPE = {
   'billing-only': 'Billing only',
 };
 const ACTING_KEY = 'pp.actingFor';
+const ACTING_NAME_KEY = 'pp.actingForName';
 
 // the record the messages view acts for (a proxy's choice on this page), or null
 export function actingFor() {
   try { return window.sessionStorage.getItem(ACTING_KEY); } catch { return null; }
 }
+// the name shown for it ("the person you act for" when unknown)
+export function actingForName() {
+  try { return window.sessionStorage.getItem(ACTING_NAME_KEY) || 'the person you act for'; } catch { return 'the person you act for'; }
+}
+// back to one's own messages (a patient who is also someone's proxy)
+export function clearActingFor() {
+  try { window.sessionStorage.removeItem(ACTING_KEY); window.sessionStorage.removeItem(ACTING_NAME_KEY); } catch { /* nothing kept */ }
+}
 
-function setActingFor(id) {
-  try { window.sessionStorage.setItem(ACTING_KEY, id); } catch { /* private mode: messages ask */ }
+function setActingFor(id, name) {
+  try {
+    window.sessionStorage.setItem(ACTING_KEY, id);
+    if (name) window.sessionStorage.setItem(ACTING_NAME_KEY, name);
+    else window.sessionStorage.removeItem(ACTING_NAME_KEY);
+  } catch { /* private mode: messages ask */ }
 }
 
 export function proxyHomeView({ onError }) {
@@ -57,7 +70,7 @@ export function proxyHomeView({ onError }) {
       if (g.scope === 'full')
         actions.push(h('a', {
           class: 'btn btn-primary', href: '#/messages',
-          onclick: () => setActingFor(g.patient_id),
+          onclick: () => setActingFor(g.patient_id, names[i]),
         }, `Messages for ${who}`));
       return h('li', { class: 'proxy-item' },
         h('h3', null, who),
